@@ -1,0 +1,1 @@
+"""Command-line interface (typer + rich). See :mod:`attestd.cli.main`."""

@@ -1,0 +1,44 @@
+"""The ``attestd`` command.
+
+Each concern contributes a sub-application from its own module (``attestd.cli.eventlog``, ...);
+this module only assembles them.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from attestd import __version__
+from attestd.cli import eventlog, ima, quote
+
+app = typer.Typer(
+    name="attestd",
+    help="Attestd: remote attestation for TPM 2.0 hosts and confidential-computing guests.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(eventlog.app, name="eventlog")
+app.add_typer(ima.app, name="ima")
+app.add_typer(quote.app, name="quote")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"attestd {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Attestd command line."""
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
