@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Reproduce the README's performance numbers: sets up Attestd and its peers, then runs every benchmark.
+#   bash bench/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-system-deps.sh
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -e .
+bash bench/setup-peers.sh
+echo "## Event logs: parse + replay"
+.venv/bin/python bench/eventlog_bench.py
+echo
+echo "## IMA: replay throughput"
+.venv/bin/python bench/ima_bench.py
