@@ -25,7 +25,7 @@ from __future__ import annotations
 import struct
 
 from attestd.errors import EvidenceError
-from attestd.ima.entry import ImaEntry, make_entry
+from attestd.ima.entry import EntryBuilder, ImaEntry, make_entry
 from attestd.ima.templates import (
     IMA_EVENT_NAME_LEN_MAX,
     MAX_TEMPLATE_NAME_LEN,
@@ -73,23 +73,81 @@ def _trunc(field: str, need: int, have: int, offset: int) -> EvidenceError:
     )
 
 
-def parse_binary(data: bytes, *, first_index: int = 0, big_endian: bool | None = None) -> tuple[list[ImaEntry], bool]:
-    """Parse a binary measurement list; return its entries and whether it was big endian."""
+def parse_binary(
+    data: bytes, *, first_index: int = 0, big_endian: bool | None = None, _fast: bool = True
+) -> tuple[list[ImaEntry], bool]:
+    """Parse a binary measurement list; return its entries and whether it was big endian.
+
+    Hot path: once the general code has accepted an entry of a two-field template whose fields are
+    a digest with algorithm (``d-ng`` / ``d-ngv2``) and a string (``n-ng``) - ``ima-ng``,
+    ``ima-ngv2`` - the following entries with the same template name and digest-field length are
+    read with one precompiled ``struct`` unpack (pcr, template hash, name length, name, template data
+    length, digest field length, digest field, name field length). An entry is taken on that path only
+    when every check of the general code is known to pass for it (same template name, PCR in range,
+    lengths consistent, digest field starting with an already validated ``<algo>:\\0`` prefix, name
+    NUL-terminated without inner NUL); anything else - other templates, other digests, malformed
+    entries - goes through the general code, which raises exactly the same errors as before.
+    ``_fast=False`` (tests only) parses every entry with the general code.
+    """
     if big_endian is None:
         big_endian = detect_big_endian(data)
-    u32 = struct.Struct(">I" if big_endian else "<I").unpack_from
-    head = struct.Struct(">I20sI" if big_endian else "<I20sI").unpack_from
+    order = ">" if big_endian else "<"
+    u32 = struct.Struct(order + "I").unpack_from
+    head = struct.Struct(order + "I20sI").unpack_from
     n = len(data)
     pos = 0
     index = first_index
     entries: list[ImaEntry] = []
     append = entries.append
     templates: dict[bytes, tuple[TemplateDescriptor, tuple]] = {}
-    new_entry = make_entry
     dng_match = DIGEST_NG_PREFIX.match
     dngv2_match = DIGEST_NGV2_PREFIX.match
+    builder, entry_cls = EntryBuilder, ImaEntry
+    max_pcr = MAX_PCR_INDEX
+
+    # Fast-path state, armed by the general code (see the docstring). ``fast_size`` is the number of
+    # bytes the unpack reads (n + 1: path off); ``fast_body`` the offset of the template data.
+    fast_unpack = None
+    fast_size = n + 1
+    fast_name = b""
+    fast_nl = fast_f1 = fast_f1len = fast_body = -1
+    fast_structs: dict[tuple[int, int], object] = {}
+    fast_prefix = b""
+    fast_desc = None
+    fast_ok = _fast and type(data) is bytes  # struct gives bytes: keep slices of other buffers as before
 
     while pos < n:
+        # -- fast path ------------------------------------------------------------------------
+        if pos + fast_size <= n:
+            pcr, template_hash, name_len, tname, tlen, f1len, f1, f2len = fast_unpack(data, pos)
+            tstart = pos + fast_body
+            tend = tstart + tlen
+            if (
+                tname == fast_name
+                and name_len == fast_nl
+                and pcr <= max_pcr
+                and f1len == fast_f1len
+                and tlen == f2len + fast_f1
+                and tend <= n
+                and f1.startswith(fast_prefix)
+            ):
+                f2 = data[tend - f2len : tend]
+                if f2.find(0) == f2len - 1 and f2len:
+                    e = builder()
+                    e.index = index
+                    e.offset = pos
+                    e.pcr = pcr
+                    e.template_hash = template_hash
+                    e.template = fast_desc
+                    e.fields = (f1, f2)
+                    e.template_data = data[tstart:tend]
+                    e.__class__ = entry_cls
+                    append(e)
+                    index += 1
+                    pos = tend
+                    continue
+
+        # -- general code -----------------------------------------------------------------------
         start = pos
         if pos + 28 > n:
             names = ("ima_template_entry.pcr", "ima_template_entry.digest", "template_name_len")
@@ -176,7 +234,33 @@ def parse_binary(data: bytes, *, first_index: int = 0, big_endian: bool | None =
                                     f"{tend - pos} bytes after the last field of template {desc.name}",
                                     field="template_data", offset=pos)
             fields = tuple(fl)
-        append(new_entry(index, start, pcr, template_hash, desc, fields, tdata))
+            # Arm the fast path for entries like this one: a validated non-empty digest field
+            # (code 1/2) followed by a validated string field (code 3), nothing else.
+            if (
+                fast_ok
+                and len(checks) == 2
+                and checks[0][1] in (1, 2)
+                and checks[1][1] == 3
+                and fields[0]
+                and (tname != fast_name or len(fields[0]) != fast_f1 - 8)
+            ):
+                f1 = fields[0]
+                f1len = len(f1)
+                fast_unpack = fast_structs.get((name_len, f1len))
+                if fast_unpack is None:
+                    fast_unpack = fast_structs[name_len, f1len] = struct.Struct(
+                        f"{order}I20sI{name_len}sII{f1len}sI").unpack_from
+                fast_size = 28 + name_len + 4 + 4 + f1len + 4
+                fast_body = 28 + name_len + 4
+                fast_name = tname
+                fast_nl = name_len
+                fast_f1len = f1len
+                fast_f1 = f1len + 8
+                # The validated '<algo>:\0' (or '<type>:<algo>:\0') prefix: the algorithm names
+                # cannot contain NUL, so it ends at the first NUL. A field that starts with it matches
+                # the same (anchored, deterministic) pattern.
+                fast_prefix = f1[: f1.find(b"\0") + 1]
+                fast_desc = desc
+        append(make_entry(index, start, pcr, template_hash, desc, fields, tdata))
         index += 1
     return entries, big_endian
-

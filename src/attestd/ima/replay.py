@@ -181,26 +181,52 @@ def _extend_bank(entries: Sequence[ImaEntry], alg: HashAlg, values: dict[int, by
 
 
 def _replay_sha1_sha256(entries: Sequence[ImaEntry], state: ReplayState, check: bool) -> ReplayState:
-    """The default banks in one pass (same result as two :func:`_extend_bank` passes, ~15% faster)."""
+    """The default banks in one pass (same result as two :func:`_extend_bank` passes, ~15% faster).
+
+    The running values of the PCR being extended are kept in locals and written back to the
+    per-bank dicts only when an entry names another PCR (in practice: never, all entries extend
+    PCR 10), which saves two dict reads and two dict writes per entry.
+    """
     sha1, sha256 = hashlib.sha1, hashlib.sha256
     v1, v2 = dict(state.pcrs["sha1"]), dict(state.pcrs["sha256"])
-    get1, get2 = v1.get, v2.get
     zero_th, z1, z2 = ZERO_TEMPLATE_HASH, bytes(20), bytes(32)
     ff1, ff2 = b"\xff" * 20, b"\xff" * 32
-    for e in entries:
-        th = e.template_hash
-        p = e.pcr
-        if th == zero_th:
-            v1[p] = sha1(get1(p, z1) + ff1).digest()
-            v2[p] = sha256(get2(p, z2) + ff2).digest()
-            continue
-        td = e.template_data
-        if check:
+    cur = -1  # PCR whose running values are a1 / a2 (-1: none yet)
+    a1 = a2 = b""
+    if check:
+        for e in entries:
+            p = e.pcr
+            if p != cur:
+                if cur >= 0:
+                    v1[cur], v2[cur] = a1, a2
+                cur, a1, a2 = p, v1.get(p, z1), v2.get(p, z2)
+            th = e.template_hash
+            if th == zero_th:
+                a1 = sha1(a1 + ff1).digest()
+                a2 = sha256(a2 + ff2).digest()
+                continue
+            td = e.template_data
             computed = sha1(td).digest()
             if computed != th:
                 raise _mismatch(e, computed)
-        v1[p] = sha1(get1(p, z1) + th).digest()
-        v2[p] = sha256(get2(p, z2) + sha256(td).digest()).digest()
+            a1 = sha1(a1 + th).digest()
+            a2 = sha256(a2 + sha256(td).digest()).digest()
+    else:
+        for e in entries:
+            p = e.pcr
+            if p != cur:
+                if cur >= 0:
+                    v1[cur], v2[cur] = a1, a2
+                cur, a1, a2 = p, v1.get(p, z1), v2.get(p, z2)
+            th = e.template_hash
+            if th == zero_th:
+                a1 = sha1(a1 + ff1).digest()
+                a2 = sha256(a2 + ff2).digest()
+                continue
+            a1 = sha1(a1 + th).digest()
+            a2 = sha256(a2 + sha256(e.template_data).digest()).digest()
+    if cur >= 0:
+        v1[cur], v2[cur] = a1, a2
     return ReplayState(state.position + len(entries), {b: (v1 if b == "sha1" else v2) for b in state.pcrs})
 
 
