@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from attestd import __version__
-from attestd.cli import eventlog, ima, quote
+from attestd.cli import eventlog, ima, policy, quote
 
 app = typer.Typer(
     name="attestd",
@@ -21,6 +21,7 @@ app = typer.Typer(
 app.add_typer(eventlog.app, name="eventlog")
 app.add_typer(ima.app, name="ima")
 app.add_typer(quote.app, name="quote")
+app.add_typer(policy.app, name="policy")
 
 
 def _version(value: bool) -> None:
