@@ -13,7 +13,9 @@ TCG PC Client Platform Firmware Profile Specification (PFP), Family "2.0", Level
   ``tpm2_eventlog``, an event may carry fewer digests than the header declares; the missing banks
   are simply absent from that event.
 
-Some kernels expose the log with zero padding after the last event: trailing zero bytes end the log
+Some kernels expose the log with zero padding after the last event, and a log read from its
+reserved memory area (the ACPI TPM2/TCPA log area, the TDX CCEL) ends in the area's erased fill,
+0xFF: a trailing run of 0x00 or of 0xFF bytes at a record boundary ends the log
 (``EventLog.padding`` counts them). Any other bytes that do not form a complete record are an
 :class:`~attestd.errors.EvidenceError` naming the structure member and absolute offset.
 
@@ -181,10 +183,19 @@ def _parse_spec_id(data: bytes, start: int, end: int, log_end: int, base: int = 
     return spec, next_pos, overrun
 
 
+def _fill_start(data: bytes) -> int:
+    """Offset where the trailing fill (a run of 0x00 or of 0xFF bytes) begins; ``len(data)`` if none.
+
+    Only consulted at record boundaries, so a last event whose data happens to end in 0x00 or 0xFF
+    is still parsed whole.
+    """
+    return min(len(data.rstrip(b"\x00")), len(data.rstrip(b"\xff")))
+
+
 def _parse_sha1_records(data: bytes, pos: int, records: list[Record]) -> int:
     """``TCG_PCClientPCREvent`` records from ``pos`` to the end; returns the trailing zero padding."""
     n = len(data)
-    zero_tail = len(data.rstrip(b"\x00"))  # from here on the input is zero padding
+    zero_tail = _fill_start(data)  # from here on the input is fill
     unpack = _SHA1_HEADER.unpack_from
     hsize = _SHA1_HEADER.size
     append = records.append
@@ -212,7 +223,7 @@ def _parse_event2_records(data: bytes, pos: int, algs: dict[int, tuple[str, int]
     checked against the expected algorithm ids; any other record takes the general loop.
     """
     n = len(data)
-    zero_tail = len(data.rstrip(b"\x00"))  # from here on the input is zero padding
+    zero_tail = _fill_start(data)  # from here on the input is fill
     unpack_header = _EVENT2_HEADER.unpack_from
     unpack_u32 = _U32.unpack_from
     append = records.append

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 from attestd import eventlog
 from attestd.errors import EvidenceError, VerificationError
-from attestd.eventlog.parser import parse_spec_id_event
 
 __all__ = ["CcelTable", "CcelLog", "parse_ccel_table", "parse_ccel", "replay_rtmrs", "verify_rtmrs", "MR_INDEX_TO_RTMR"]
 
@@ -82,49 +81,12 @@ class CcelLog:
         return replay_rtmrs(self)
 
 
-def _log_end(data: bytes) -> int:
-    """Offset just after the last real record (framing only; the eventlog parser validates)."""
-    n = len(data)
-    if n < 32:
-        raise EvidenceError("tdx.ccel_truncated", "the CCEL is shorter than its first record", field="CCEL",
-                            offset=0)
-    (size,) = struct.unpack_from("<I", data, 28)
-    pos = 32 + size
-    if pos > n:
-        raise EvidenceError("tdx.ccel_truncated", "the Spec ID event runs past the end of the CCEL",
-                            field="TCG_PCClientPCREvent.event", offset=28)
-    spec = parse_spec_id_event(data[32:pos], base_offset=32)
-    sizes = {a.algorithm_id: a.digest_size for a in spec.digest_sizes}
-    while pos + 12 <= n:
-        mr, etype, count = struct.unpack_from("<III", data, pos)
-        if (mr == 0xFFFFFFFF and etype == 0xFFFFFFFF) or (mr == 0 and etype == 0):
-            break
-        p = pos + 12
-        for _ in range(min(count, len(sizes) + 1)):
-            if p + 2 > n:
-                return pos
-            (alg,) = struct.unpack_from("<H", data, p)
-            if alg not in sizes:
-                return n  # let the event log parser report it
-            p += 2 + sizes[alg]
-        if p + 4 > n:
-            return n
-        (esize,) = struct.unpack_from("<I", data, p)
-        p += 4 + esize
-        if p > n:
-            return n
-        pos = p
-    return pos
-
-
 def parse_ccel(data: bytes) -> CcelLog:
     """Parse a CCEL log area (padding after the log allowed); raises only EvidenceError."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise EvidenceError("tdx.ccel_type", f"expected bytes, got {type(data).__name__}", field="CCEL")
-    data = bytes(data)
-    end = _log_end(data)
-    log = eventlog.parse(data[:end])
-    return CcelLog(log, end, len(data) - end)
+    log = eventlog.parse(bytes(data))  # the CCEL area's 0xFF/0x00 fill after the log is EventLog.padding
+    return CcelLog(log, len(data) - log.padding, log.padding)
 
 
 def replay_rtmrs(ccel: CcelLog) -> tuple[bytes, bytes, bytes, bytes]:
