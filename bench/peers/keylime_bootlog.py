@@ -26,9 +26,17 @@ def main() -> None:
         b64 = base64.b64encode(open(path, "rb").read()).decode()
         result = {"seconds": None, "pcrs": {}}
         for bank in ("sha256", "sha1"):
-            pcrs, _agg, _log, failure = mba.bootlog_parse(b64, bank)
+            try:
+                pcrs, _agg, _log, failure = mba.bootlog_parse(b64, bank)
+            except Exception as exc:  # keylime raises on logs it cannot read; record, don't abort
+                result["error"] = f"{type(exc).__name__}: {exc.__cause__ or exc}"
+                continue
             if pcrs:
                 result["pcrs"][bank] = {str(k): "%0*x" % (64 if bank == "sha256" else 40, v) for k, v in pcrs.items()}
+        result["failed"] = not result["pcrs"]
+        if result["failed"]:
+            out[path] = result
+            continue
         bank = "sha256" if "sha256" in result["pcrs"] else "sha1"
         times = []
         for _ in range(runs):
@@ -36,7 +44,6 @@ def main() -> None:
             mba.bootlog_parse(b64, bank)
             times.append(time.perf_counter() - t)
         result["seconds"] = statistics.median(times)
-        result["failed"] = not result["pcrs"]
         out[path] = result
     json.dump(out, sys.stdout)
 
