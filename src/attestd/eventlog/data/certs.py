@@ -7,6 +7,7 @@ old firmware certificates, negative serials, unknown critical extensions) is kep
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import warnings as _warnings
 from dataclasses import dataclass, field
@@ -38,7 +39,16 @@ class Certificate:
 
     @classmethod
     def from_der(cls, der: bytes) -> "Certificate":
-        der = bytes(der)
+        """Decode ``der``. A fleet's logs carry the same few PK/KEK/db/authority certificates over
+        and over, and a ``Certificate`` is immutable, so decoded certificates are shared through a
+        bounded cache keyed by the exact DER bytes (X.509 parsing was the largest cost of decoding a
+        whole log)."""
+        if cls is Certificate:
+            return _decode_cached(bytes(der))
+        return cls._decode(bytes(der))
+
+    @classmethod
+    def _decode(cls, der: bytes) -> "Certificate":
         fingerprint = hashlib.sha256(der).hexdigest()
         try:
             with _warnings.catch_warnings():
@@ -94,6 +104,11 @@ class Certificate:
             out["warning"] = self.warning
             out["der"] = self.der.hex()
         return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _decode_cached(der: bytes) -> Certificate:
+    return Certificate._decode(der)
 
 
 def _cn(name: x509.Name) -> str | None:

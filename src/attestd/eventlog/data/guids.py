@@ -11,6 +11,7 @@ searched for.
 
 from __future__ import annotations
 
+import functools
 import uuid
 
 from attestd.binary import Reader
@@ -116,12 +117,19 @@ def guid_name(guid: uuid.UUID) -> str | None:
     return KNOWN_GUIDS.get(guid)
 
 
+@functools.lru_cache(maxsize=4096)
+def _guid(raw: bytes) -> uuid.UUID:
+    # A few GUIDs (variable vendors, signature types, owners of hundreds of dbx entries) make up
+    # nearly every GUID in a log; UUIDs are immutable, so they are shared.
+    return uuid.UUID(bytes_le=raw)
+
+
 def guid_from_bytes(raw: bytes) -> uuid.UUID:
     """An ``EFI_GUID`` from its 16 wire bytes (the caller checked the length)."""
-    return uuid.UUID(bytes_le=bytes(raw))
+    return _guid(bytes(raw))
 
 
 def read_guid(r: Reader, field: str) -> uuid.UUID:
     """Read one ``EFI_GUID``; truncation raises through the reader."""
-    return uuid.UUID(bytes_le=r.bytes(16, field))
+    return _guid(r.bytes(16, field))
 
