@@ -56,7 +56,14 @@ class AttestdError(Exception):
         if self.offset is not None:
             where.append(f"offset {self.offset}")
         suffix = f" ({', '.join(where)})" if where else ""
-        return f"{self.code}: {self.message}{suffix}"
+        return f"{self.code}: {self.describe()}{suffix}"
+
+    def describe(self) -> str:
+        """The human message; subclasses that know more (a policy's line and column) extend it.
+
+        Used by ``str()``, the CLI line and the problem-details ``detail``, so all three agree.
+        """
+        return self.message
 
     def __reduce__(self):  # keep pickling (multiprocessing, caches) faithful
         return (_rebuild, (type(self), self.code, self.message, self.field, self.offset, self.details))
@@ -79,7 +86,7 @@ class AttestdError(Exception):
             "type": f"urn:attestd:error:{self.code}",
             "title": self.title,
             "status": self.http_status,
-            "detail": self.message,
+            "detail": self.describe(),
             "code": self.code,
         }
         if self.field is not None:

@@ -73,19 +73,8 @@ class PolicyError(EvidenceError):
         hint = f" (hint: {self.hint})" if self.hint else ""
         return f"{where}{self.message}{hint}"
 
-    def __str__(self) -> str:
-        extra = []
-        if self.field is not None:
-            extra.append(f"field {self.field}")
-        if self.offset is not None:
-            extra.append(f"offset {self.offset}")
-        suffix = f" ({', '.join(extra)})" if extra else ""
-        return f"{self.code}: {self.located()}{suffix}"
-
-    def to_problem(self, *, instance: str | None = None) -> dict[str, Any]:
-        problem = super().to_problem(instance=instance)
-        problem["detail"] = self.located()
-        return problem
+    def describe(self) -> str:
+        return self.located()
 
 
 class PolicySyntaxError(PolicyError):
