@@ -10,15 +10,8 @@ from dataclasses import dataclass
 import pytest
 
 from attestd.testing.swtpm import SwTPM, TPMKey, swtpm_available
+from tpm_support import AK_KINDS
 
-#: AK name -> (EK algorithm, AK algorithm, hash, scheme)
-AK_KINDS = {
-    "rsa-sha256": ("rsa", "rsa", "sha256", "rsassa"),
-    "rsa-sha1": ("rsa", "rsa", "sha1", "rsassa"),
-    "rsapss-sha384": ("rsa", "rsa", "sha384", "rsapss"),
-    "ecc-sha256": ("ecc", "ecc", "sha256", "ecdsa"),
-    "ecc384-sha384": ("ecc", "ecc384", "sha384", "ecdsa"),
-}
 
 
 @dataclass

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from conftest import AK_KINDS
+from tpm_support import AK_KINDS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

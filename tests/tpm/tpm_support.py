@@ -141,3 +141,13 @@ def ref_activate(ek_private, name_alg: str, sym_bits: int, ek_x: bytes, ak_name:
     plain = dec.update(enc_identity) + dec.finalize()
     (n,) = struct.unpack(">H", plain[:2])
     return plain[2:2 + n]
+
+
+#: AK name -> (EK algorithm, AK algorithm, hash, scheme)
+AK_KINDS = {
+    "rsa-sha256": ("rsa", "rsa", "sha256", "rsassa"),
+    "rsa-sha1": ("rsa", "rsa", "sha1", "rsassa"),
+    "rsapss-sha384": ("rsa", "rsa", "sha384", "rsapss"),
+    "ecc-sha256": ("ecc", "ecc", "sha256", "ecdsa"),
+    "ecc384-sha384": ("ecc", "ecc384", "sha384", "ecdsa"),
+}

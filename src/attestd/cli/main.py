@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from attestd import __version__
-from attestd.cli import eventlog, ima, policy, quote
+from attestd.cli import eventlog, ima, policy, quote, tee
 
 app = typer.Typer(
     name="attestd",
@@ -22,6 +22,7 @@ app.add_typer(eventlog.app, name="eventlog")
 app.add_typer(ima.app, name="ima")
 app.add_typer(quote.app, name="quote")
 app.add_typer(policy.app, name="policy")
+app.add_typer(tee.app, name="tee")
 
 
 def _version(value: bool) -> None:

@@ -7,7 +7,7 @@ import hashlib
 import json
 
 import pytest
-from conftest import utc
+from dcap_times import utc
 
 from attestd.errors import EvidenceError, VerificationError
 from attestd.tee.tdx import parse_ccel, parse_ccel_table, replay_rtmrs, verify_rtmrs, verify_tdx_quote

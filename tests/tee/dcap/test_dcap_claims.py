@@ -7,7 +7,7 @@ import hashlib
 import json
 
 import pytest
-from conftest import utc
+from dcap_times import utc
 
 from attestd.errors import VerificationError
 from attestd.tee.dcap import Collateral, CollateralStore

@@ -6,7 +6,7 @@ import dataclasses
 import json
 
 import pytest
-from conftest import utc
+from dcap_times import utc
 
 from attestd.errors import AttestdError, EvidenceError, VerificationError
 from attestd.tee.dcap import Collateral, CollateralStore, TcbStatus, parse_quote
