@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from attestd.errors import EvidenceError
 from attestd.eventlog import parse
-from conftest import CORPUS
+from corpus_paths import CORPUS
 
 from evlog_builders import SHA1, SHA256, agile_log, event2_record, measured
 

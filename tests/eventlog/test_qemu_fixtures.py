@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, ROOT
+from corpus_paths import FIXTURES, ROOT
 
 QEMU = FIXTURES / "qemu"
 VARIANTS = ("sb", "sb-second", "sb-initsh", "nosb")
