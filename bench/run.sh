@@ -12,3 +12,6 @@ echo "## Event logs: parse + replay"
 echo
 echo "## IMA: replay throughput"
 .venv/bin/python bench/ima_bench.py
+echo
+echo "## TEE evidence: verifications/s"
+.venv/bin/python bench/tee_bench.py
