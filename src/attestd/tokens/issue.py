@@ -12,7 +12,6 @@ then the policy-issued claims, which may not use any of those names (``token.res
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import secrets
@@ -27,7 +26,9 @@ from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
 
-from ._jose import DRAFT_CLAIM, DRAFT_HEADER, SIGN_REGISTRY, b64std, b64url, utc
+from attestd.policy.hashing import policy_hash  # x-ms-policy-hash, exactly as Azure computes it
+
+from ._jose import DRAFT_CLAIM, DRAFT_HEADER, SIGN_REGISTRY, b64std, utc
 from .discovery import jwks_uri
 from .errors import KeyManagementError, TokenIssueError
 from .keys import SigningKey
@@ -47,12 +48,6 @@ RESERVED_CLAIMS: frozenset[str] = frozenset(
         DRAFT_CLAIM,
     }
 )  # fmt: skip
-
-
-def policy_hash(policy: str | bytes) -> str:
-    """``x-ms-policy-hash``: base64url(SHA-256(policy text as stored, e.g. its JWS))."""
-    data = policy.encode("utf-8") if isinstance(policy, str) else policy
-    return b64url(hashlib.sha256(data).digest())
 
 
 def policy_signer_jwk(certificate: x509.Certificate) -> dict[str, Any]:
