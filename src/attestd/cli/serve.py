@@ -1,0 +1,128 @@
+"""``attestd serve`` and ``attestd audit``.
+
+Register in ``attestd.cli.main``::
+
+    from attestd.cli import serve
+    app.command("serve")(serve.serve)
+    app.add_typer(serve.audit_app, name="audit")
+
+``python -m attestd.cli.serve serve|audit ...`` runs the same commands.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+__all__ = ["app", "audit_app", "serve"]
+
+_CONFIG = typer.Option(None, "--config", "-c", help="TOML configuration file.", exists=True, dir_okay=False)
+_DATA = typer.Option(None, "--data-dir", help="Data directory (default ./var/attestd).")
+_DB = typer.Option(None, "--database-url", help="SQLAlchemy URL (default SQLite in the data dir).")
+
+
+def _settings(config: Path | None, **overrides):
+    from attestd.service.config import load_settings
+
+    return load_settings(config, **overrides)
+
+
+def _fail(exc: Exception) -> None:
+    from attestd.errors import AttestdError
+
+    if isinstance(exc, AttestdError):
+        typer.echo(f"attestd: {exc}", err=True)
+        raise typer.Exit(2)
+    raise exc
+
+
+def serve(
+    config: Path | None = _CONFIG,
+    host: str | None = typer.Option(None, "--host", help="Listen address (default 127.0.0.1)."),
+    port: int | None = typer.Option(None, "--port", "-p", help="Listen port (default 8080)."),
+    data_dir: Path | None = _DATA,
+    database_url: str | None = _DB,
+    public_url: str | None = typer.Option(None, "--public-url", help="URL clients use (issuer base)."),
+) -> None:
+    """Run the attestation service (FastAPI on uvicorn) until SIGINT/SIGTERM."""
+    import uvicorn
+
+    from attestd.service.app import create_app
+    from attestd.service.observability import configure_logging
+
+    try:
+        settings = _settings(config, host=host, port=port, data_dir=data_dir, database_url=database_url,
+                             public_url=public_url)
+        configure_logging(settings.log_level, settings.log_json)
+        app = create_app(settings)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+        return
+    server = uvicorn.Server(uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_config=None, access_log=False, proxy_headers=False,
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds, server_header=False))
+    server.run()
+    if not server.started:
+        raise typer.Exit(1)
+
+
+audit_app = typer.Typer(help="Attestation records: list, show, re-verify.", no_args_is_help=True)
+
+
+def _state(config, data_dir, database_url):
+    from attestd.service.app import open_state
+
+    state = open_state(_settings(config, data_dir=data_dir, database_url=database_url))
+    state.store.migrate()
+    return state
+
+
+@audit_app.command("reverify")
+def audit_reverify(
+    attestation_id: str = typer.Argument(..., help="Attestation id (x-attestd-attestation-id)."),
+    config: Path | None = _CONFIG,
+    data_dir: Path | None = _DATA,
+    database_url: str | None = _DB,
+) -> None:
+    """Re-run verification on stored evidence; exit 0 when the decision is the same, 1 when not."""
+    from attestd.service.audit import reverify
+
+    try:
+        state = _state(config, data_dir, database_url)
+        report = reverify(state, attestation_id)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+        return
+    typer.echo(json.dumps(report, indent=2))
+    raise typer.Exit(0 if report["same"] else 1)
+
+
+@audit_app.command("list")
+def audit_list(
+    tenant: str = typer.Option("default", "--tenant", "-t"),
+    limit: int = typer.Option(20, "--limit", "-n"),
+    config: Path | None = _CONFIG,
+    data_dir: Path | None = _DATA,
+    database_url: str | None = _DB,
+) -> None:
+    """Recent attestations of a tenant, newest first (one JSON object per line)."""
+    try:
+        state = _state(config, data_dir, database_url)
+        rows = state.store.list_attestations(tenant, limit=limit)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+        return
+    for a in rows:
+        typer.echo(json.dumps({"id": a.id, "createdAt": a.created_at.isoformat(), "outcome": a.outcome,
+                               "errorCode": a.error_code, "policyHash": a.policy_hash, "jti": a.token_jti}))
+
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app.command("serve")(serve)
+app.add_typer(audit_app, name="audit")
+
+if __name__ == "__main__":
+    sys.exit(app())

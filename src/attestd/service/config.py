@@ -1,0 +1,158 @@
+"""Service configuration: defaults < TOML file < ``ATTESTD_*`` environment < command-line flags.
+
+TOML keys (all optional, top level or under ``[server]``/``[storage]``/... as documented in
+``docs/service.md``) use the same names as :class:`Settings` fields; the environment variable of a
+field is ``ATTESTD_`` + its upper-case name (``ATTESTD_DATABASE_URL``, ``ATTESTD_PORT``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from attestd.errors import AttestdError
+
+__all__ = ["ConfigError", "Settings", "load_settings"]
+
+
+class ConfigError(AttestdError):
+    title = "Invalid configuration"
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    #: directory for the SQLite database, the master key and the initial credentials file.
+    data_dir: Path = Path("var/attestd")
+    #: SQLAlchemy URL; default ``sqlite:///{data_dir}/attestd.db``. PostgreSQL: ``postgresql://...``.
+    database_url: str | None = None
+    #: URL clients use to reach this service; issuers are ``{public_url}/tenants/{name}``.
+    #: Default ``http://{host}:{port}``.
+    public_url: str | None = None
+    #: base64 of 32 bytes; default: ``{data_dir}/master.key`` (created 0600 on first start).
+    master_key: str | None = None
+    default_tenant: str = "default"
+    #: mode of the tenant created on first start: ``token`` | ``shared``.
+    default_tenant_mode: str = "token"
+    nonce_ttl_seconds: int = 300
+    token_lifetime_seconds: int = 8 * 3600
+    signing_alg: str = "RS256"
+    #: request body limit (evidence with IMA logs can be large).
+    max_body_bytes: int = 32 * 1024 * 1024
+    log_level: str = "INFO"
+    log_json: bool = True
+    #: seconds uvicorn waits for in-flight requests on SIGTERM.
+    shutdown_timeout_seconds: int = 20
+    workers: int = 1
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite:///{Path(self.data_dir).resolve() / 'attestd.db'}"
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def issuer(self, tenant: str) -> str:
+        return f"{self.base_url}/tenants/{tenant}"
+
+    def load_master_key(self) -> bytes:
+        """The master key: from the setting, else from ``{data_dir}/master.key`` (created if absent)."""
+        if self.master_key:
+            try:
+                key = base64.b64decode(self.master_key, validate=True)
+            except (binascii.Error, ValueError):
+                key = b""
+            if len(key) != 32:
+                raise ConfigError("config.master_key", "master_key must be base64 of 32 bytes",
+                                  field="master_key")
+            return key
+        path = Path(self.data_dir) / "master.key"
+        if path.exists():
+            key = path.read_bytes()
+            if len(key) != 32:
+                raise ConfigError("config.master_key", f"{path} must hold 32 bytes", field="master_key")
+            return key
+        Path(self.data_dir).mkdir(parents=True, exist_ok=True)
+        key = os.urandom(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(key)
+        return key
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}
+_SECTIONS = ("server", "storage", "security", "tokens", "logging", "tenants")
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    kind = _FIELDS[name].type
+    try:
+        if "int" in kind and "str" not in kind:
+            if isinstance(value, bool):
+                raise ValueError
+            return int(value)
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("1", "true", "yes", "on"):
+                return True
+            if str(value).lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if kind == "Path":
+            return Path(str(value))
+        if not isinstance(value, (str, int, float)):
+            raise ValueError
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError("config.invalid_value", f"{source}: {name} has an invalid value {value!r}",
+                          field=name) from None
+
+
+def load_settings(config_file: str | os.PathLike | None = None, *, env: Mapping[str, str] | None = None,
+                  **overrides: Any) -> Settings:
+    """Build :class:`Settings`. ``overrides`` that are ``None`` are ignored (unset CLI flags)."""
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        path = Path(config_file)
+        try:
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError("config.unreadable", f"cannot read {path}: {exc.strerror}", field="config") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError("config.syntax", f"{path}: {exc}", field="config") from None
+        flat: dict[str, Any] = {}
+        for key, value in doc.items():
+            if key in _SECTIONS and isinstance(value, dict):
+                flat.update(value)
+            else:
+                flat[key] = value
+        for key, value in flat.items():
+            if key not in _FIELDS:
+                raise ConfigError("config.unknown_key", f"{path}: unknown setting {key!r}", field=key)
+            values[key] = _coerce(key, value, str(path))
+    env = os.environ if env is None else env
+    for name in _FIELDS:
+        var = "ATTESTD_" + name.upper()
+        if var in env and env[var] != "":
+            values[name] = _coerce(name, env[var], var)
+    for name, value in overrides.items():
+        if value is not None:
+            if name not in _FIELDS:
+                raise TypeError(f"unknown setting {name}")
+            values[name] = _coerce(name, value, "--" + name.replace("_", "-"))
+    settings = Settings(**values)
+    if settings.default_tenant_mode not in ("token", "shared"):
+        raise ConfigError("config.invalid_value", "default_tenant_mode is token or shared (create isolated tenants with POST /tenants and their signer certificates)",
+                          field="default_tenant_mode")
+    return settings

@@ -1,0 +1,150 @@
+"""SQLAlchemy 2 models of the service's state (see ``docs/service.md``, "Storage").
+
+Everything a replica needs lives here, so any number of replicas can share one PostgreSQL
+database: tenants with their (encrypted) signing key sets, admin tokens (hashed), policy versions,
+trusted policy signers, consumed nonces (single use enforced by a primary key), attestation records
+and an administrative audit trail. The schema is created and upgraded by Alembic
+(``attestd.store.migrations``); these classes are the ORM view of it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from attestd.store.types import UtcDateTime
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: ``shared`` | ``token`` | ``isolated`` (see docs/service.md, "Modes").
+    mode: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    #: AES-GCM sealed ``attestd.keyset/1`` JSON (see :mod:`attestd.store.sealing`).
+    keyset_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    #: bumped on every key set change (optimistic concurrency between replicas).
+    keyset_version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class ApiToken(Base):
+    """A bearer token: ``tenant`` scope (admin of one tenant) or ``operator`` scope (tenant_id NULL)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    tenant_name: Mapped[str | None] = mapped_column(ForeignKey("tenants.name", ondelete="CASCADE"), nullable=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class PolicyVersion(Base):
+    """One version of a tenant's policy for one attestation type. The current one has the highest
+    ``version``; a reset stores the default policy as a new version (history is never rewritten)."""
+
+    __tablename__ = "policy_versions"
+    __table_args__ = (UniqueConstraint("tenant_name", "attestation_type", "version", name="uq_policy_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_name: Mapped[str] = mapped_column(ForeignKey("tenants.name", ondelete="CASCADE"))
+    attestation_type: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer)
+    #: the policy text evaluated.
+    text: Mapped[str] = mapped_column(Text)
+    #: what was submitted and whose hash goes into tokens: the text, or the policy JWS.
+    document: Mapped[str] = mapped_column(Text)
+    #: ``x-ms-policy-hash`` (Azure's formula over the policy text, :func:`attestd.policy.policy_hash`).
+    policy_hash: Mapped[str] = mapped_column(String(64))
+    #: ``x-ms-policy-token-hash``: base64url(SHA-256(document)), the hash of what was submitted.
+    token_hash: Mapped[str] = mapped_column(String(64))
+    signer_cert_pem: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: ``set`` | ``reset`` | ``default`` (created with the tenant)
+    action: Mapped[str] = mapped_column(String(16))
+    builtin: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_by: Mapped[str] = mapped_column(String(100))
+
+
+class PolicySigner(Base):
+    __tablename__ = "policy_signers"
+    __table_args__ = (UniqueConstraint("tenant_name", "fingerprint", name="uq_policy_signer"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_name: Mapped[str] = mapped_column(ForeignKey("tenants.name", ondelete="CASCADE"))
+    #: SHA-256 of the certificate DER, hex.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    cert_pem: Mapped[str] = mapped_column(Text)
+    added_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    added_by: Mapped[str] = mapped_column(String(100))
+
+
+class ConsumedNonce(Base):
+    """A challenge nonce that was used. The primary key makes use single across replicas: the
+    second INSERT of the same nonce fails inside the database, whichever replica runs it."""
+
+    __tablename__ = "consumed_nonces"
+
+    tenant_name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    nonce_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    consumed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+class Attestation(Base):
+    """Everything needed to re-run one attestation later (``attestd audit reverify``)."""
+
+    __tablename__ = "attestations"
+    __table_args__ = (Index("ix_attestations_tenant_time", "tenant_name", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_name: Mapped[str] = mapped_column(ForeignKey("tenants.name", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    attestation_type: Mapped[str] = mapped_column(String(32))
+    #: ``permit`` | ``deny`` | ``error``
+    outcome: Mapped[str] = mapped_column(String(8))
+    error_code: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    explanation: Mapped[str | None] = mapped_column(Text, nullable=True)
+    evidence: Mapped[dict] = mapped_column(JSON)
+    claims: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    issued_claims: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    trace: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    #: NULL for a draft-policy attestation (the draft text is in ``evidence``).
+    policy_version_id: Mapped[int | None] = mapped_column(ForeignKey("policy_versions.id"), nullable=True)
+    policy_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    draft: Mapped[bool] = mapped_column(Boolean, default=False)
+    nonce_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    token_jti: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+
+
+class AuditEvent(Base):
+    """Administrative actions: tenant creation, policy changes, signer changes, key rotation."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_tenant_time", "tenant_name", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_name: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(64))
+    details: Mapped[dict] = mapped_column(JSON)

@@ -1,0 +1,290 @@
+"""Data access: one :class:`Store` per process, every method one short transaction.
+
+Objects returned are detached snapshots (``expire_on_commit=False``); callers never hold a session.
+Domain rules (who may change what, policy validation) live in :mod:`attestd.service`; this module
+only reads and writes rows, and turns database constraint violations into typed errors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from attestd.errors import AttestdError
+from attestd.store.db import make_engine, migrate
+from attestd.store.models import (
+    ApiToken,
+    Attestation,
+    AuditEvent,
+    ConsumedNonce,
+    PolicySigner,
+    PolicyVersion,
+    Tenant,
+)
+from attestd.store.sealing import Sealer
+from attestd.tokens import KeySet
+
+__all__ = ["Conflict", "NotFound", "Store", "StoreError", "hash_token", "new_token"]
+
+TOKEN_PREFIX = "atd_"
+
+
+class StoreError(AttestdError):
+    http_status = 500
+    title = "Storage error"
+
+
+class NotFound(AttestdError):
+    http_status = 404
+    title = "Not found"
+
+
+class Conflict(AttestdError):
+    http_status = 409
+    title = "Conflict"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def new_token(randbytes=secrets.token_bytes) -> str:
+    import base64
+
+    return TOKEN_PREFIX + base64.urlsafe_b64encode(randbytes(32)).rstrip(b"=").decode()
+
+
+class Store:
+    def __init__(self, url: str, sealer: Sealer, *, engine: Engine | None = None) -> None:
+        self.url = url
+        self.engine = engine or make_engine(url)
+        self.sealer = sealer
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def migrate(self) -> None:
+        migrate(self.engine)
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions.begin() as s:
+            yield s
+
+    # -- tenants --------------------------------------------------------------------------------
+    def _seal_keyset(self, name: str, keyset: KeySet) -> bytes:
+        return self.sealer.seal(json.dumps(keyset.to_dict()).encode(), context=f"tenant:{name}:keyset")
+
+    def create_tenant(
+        self,
+        name: str,
+        mode: str,
+        keyset: KeySet,
+        *,
+        now: datetime,
+        actor: str,
+        policies: Sequence[dict[str, Any]],
+        signers: Sequence[tuple[str, str]] = (),
+    ) -> Tenant:
+        """Insert a tenant with its first key set, default policies (``{attestation_type, text,
+        document, policy_hash, builtin}``) and trusted signers (``(fingerprint, pem)``)."""
+        try:
+            with self.session() as s:
+                tenant = Tenant(name=name, mode=mode, created_at=now,
+                                keyset_sealed=self._seal_keyset(name, keyset), keyset_version=1)
+                s.add(tenant)
+                s.flush()
+                for p in policies:
+                    s.add(PolicyVersion(tenant_name=name, version=1, action="default", created_at=now,
+                                        created_by=actor, signer_cert_pem=None, **p))
+                for fp, pem in signers:
+                    s.add(PolicySigner(tenant_name=name, fingerprint=fp, cert_pem=pem, added_at=now,
+                                       added_by=actor))
+                s.add(AuditEvent(tenant_name=name, at=now, actor=actor, action="tenant.create",
+                                 details={"mode": mode, "signers": [fp for fp, _ in signers]}))
+            return tenant
+        except IntegrityError:
+            raise Conflict("tenant.exists", f"tenant {name!r} already exists", field="name") from None
+
+    def get_tenant(self, name: str) -> Tenant | None:
+        with self.session() as s:
+            return s.get(Tenant, name)
+
+    def list_tenants(self) -> list[Tenant]:
+        with self.session() as s:
+            return list(s.scalars(select(Tenant).order_by(Tenant.name)))
+
+    def load_keyset(self, tenant: Tenant) -> KeySet:
+        raw = self.sealer.open(tenant.keyset_sealed, context=f"tenant:{tenant.name}:keyset")
+        return KeySet.from_dict(json.loads(raw))
+
+    def replace_keyset(self, name: str, keyset: KeySet, *, expected_version: int, now: datetime,
+                       actor: str, action: str, details: dict[str, Any]) -> int:
+        """Compare-and-swap the key set; returns the new version, or raises ``tenant.keyset_changed``."""
+        with self.session() as s:
+            tenant = s.get(Tenant, name, with_for_update=True)
+            if tenant is None:
+                raise NotFound("tenant.not_found", f"no tenant {name!r}")
+            if tenant.keyset_version != expected_version:
+                raise Conflict("tenant.keyset_changed", "the key set changed concurrently; retry")
+            tenant.keyset_sealed = self._seal_keyset(name, keyset)
+            tenant.keyset_version = expected_version + 1
+            s.add(AuditEvent(tenant_name=name, at=now, actor=actor, action=action, details=details))
+            return tenant.keyset_version
+
+    # -- API tokens ------------------------------------------------------------------------------
+    def add_token(self, tenant: str | None, *, scope: str, label: str, now: datetime, actor: str = "system",
+                  randbytes=secrets.token_bytes) -> str:
+        token = new_token(randbytes)
+        with self.session() as s:
+            s.add(ApiToken(token_hash=hash_token(token), tenant_name=tenant, scope=scope, label=label,
+                           created_at=now))
+            if tenant is not None:
+                s.add(AuditEvent(tenant_name=tenant, at=now, actor=actor,
+                                 action="token.create", details={"label": label, "scope": scope}))
+        return token
+
+    def lookup_token(self, token: str) -> ApiToken | None:
+        with self.session() as s:
+            row = s.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+            if row is None or row.revoked_at is not None:
+                return None
+            return row
+
+    # -- policies --------------------------------------------------------------------------------
+    def current_policy(self, tenant: str, attestation_type: str) -> PolicyVersion | None:
+        with self.session() as s:
+            return s.scalar(
+                select(PolicyVersion)
+                .where(PolicyVersion.tenant_name == tenant, PolicyVersion.attestation_type == attestation_type)
+                .order_by(PolicyVersion.version.desc())
+                .limit(1)
+            )
+
+    def policy_history(self, tenant: str, attestation_type: str) -> list[PolicyVersion]:
+        with self.session() as s:
+            return list(s.scalars(
+                select(PolicyVersion)
+                .where(PolicyVersion.tenant_name == tenant, PolicyVersion.attestation_type == attestation_type)
+                .order_by(PolicyVersion.version.desc())
+            ))
+
+    def get_policy_version(self, version_id: int) -> PolicyVersion | None:
+        with self.session() as s:
+            return s.get(PolicyVersion, version_id)
+
+    def add_policy_version(self, tenant: str, attestation_type: str, *, text: str, document: str,
+                           policy_hash: str, token_hash: str, signer_cert_pem: str | None, action: str, builtin: str | None,
+                           now: datetime, actor: str) -> PolicyVersion:
+        """Append a version (number = previous + 1; two concurrent writers collide on the unique
+        constraint and the loser gets ``policy.concurrent_update``)."""
+        try:
+            with self.session() as s:
+                last = s.scalar(select(func.max(PolicyVersion.version)).where(
+                    PolicyVersion.tenant_name == tenant, PolicyVersion.attestation_type == attestation_type))
+                row = PolicyVersion(tenant_name=tenant, attestation_type=attestation_type,
+                                    version=(last or 0) + 1, text=text, document=document,
+                                    policy_hash=policy_hash, token_hash=token_hash,
+                                    signer_cert_pem=signer_cert_pem, action=action,
+                                    builtin=builtin, created_at=now, created_by=actor)
+                s.add(row)
+                s.flush()
+                s.add(AuditEvent(tenant_name=tenant, at=now, actor=actor, action=f"policy.{action}",
+                                 details={"attestationType": attestation_type, "version": row.version,
+                                          "policyHash": policy_hash, "signed": signer_cert_pem is not None}))
+            return row
+        except IntegrityError:
+            raise Conflict("policy.concurrent_update", "the policy was changed concurrently; retry") from None
+
+    # -- policy signers -------------------------------------------------------------------------
+    def list_signers(self, tenant: str) -> list[PolicySigner]:
+        with self.session() as s:
+            return list(s.scalars(select(PolicySigner).where(PolicySigner.tenant_name == tenant)
+                                  .order_by(PolicySigner.id)))
+
+    def add_signer(self, tenant: str, fingerprint: str, pem: str, *, now: datetime, actor: str) -> bool:
+        """False when the certificate was already trusted."""
+        try:
+            with self.session() as s:
+                s.add(PolicySigner(tenant_name=tenant, fingerprint=fingerprint, cert_pem=pem, added_at=now,
+                                   added_by=actor))
+                s.flush()
+                s.add(AuditEvent(tenant_name=tenant, at=now, actor=actor, action="signer.add",
+                                 details={"fingerprint": fingerprint}))
+            return True
+        except IntegrityError:
+            return False
+
+    def remove_signer(self, tenant: str, fingerprint: str, *, now: datetime, actor: str) -> bool:
+        with self.session() as s:
+            n = s.execute(delete(PolicySigner).where(PolicySigner.tenant_name == tenant,
+                                                     PolicySigner.fingerprint == fingerprint)).rowcount
+            if n:
+                s.add(AuditEvent(tenant_name=tenant, at=now, actor=actor, action="signer.remove",
+                                 details={"fingerprint": fingerprint}))
+            return bool(n)
+
+    # -- attestations and nonces -------------------------------------------------------------------
+    def record_attestation(self, record: Attestation, *, consume_nonce: tuple[str, datetime] | None) -> None:
+        """Store ``record``; with ``consume_nonce=(nonce_id, expires_at)`` first consume the nonce in
+        the same transaction. A nonce used before raises ``nonce.replayed`` and nothing is stored."""
+        with self.session() as s:
+            if consume_nonce is not None:
+                nonce_id, expires = consume_nonce
+                try:
+                    with s.begin_nested():
+                        s.add(ConsumedNonce(tenant_name=record.tenant_name, nonce_id=nonce_id,
+                                            consumed_at=record.created_at, expires_at=expires))
+                        s.flush()
+                except IntegrityError:
+                    raise Conflict("nonce.replayed", "this nonce was already used; request a new challenge",
+                                   field="nonce") from None
+            s.add(record)
+
+    def nonce_consumed(self, tenant: str, nonce_id: str) -> bool:
+        with self.session() as s:
+            return s.get(ConsumedNonce, (tenant, nonce_id)) is not None
+
+    def prune_nonces(self, now: datetime) -> int:
+        """Forget consumed nonces that expired: an expired nonce is refused by its MAC'd expiry."""
+        with self.session() as s:
+            return s.execute(delete(ConsumedNonce).where(ConsumedNonce.expires_at < now)).rowcount
+
+    def get_attestation(self, attestation_id: str, tenant: str | None = None) -> Attestation | None:
+        with self.session() as s:
+            row = s.get(Attestation, attestation_id)
+            if row is None or (tenant is not None and row.tenant_name != tenant):
+                return None
+            return row
+
+    def list_attestations(self, tenant: str, *, limit: int = 50, before: datetime | None = None) -> list[Attestation]:
+        with self.session() as s:
+            q = select(Attestation).where(Attestation.tenant_name == tenant)
+            if before is not None:
+                q = q.where(Attestation.created_at < before)
+            return list(s.scalars(q.order_by(Attestation.created_at.desc(), Attestation.id).limit(limit)))
+
+    # -- admin audit trail -----------------------------------------------------------------------
+    def add_event(self, tenant: str, *, now: datetime, actor: str, action: str, details: dict[str, Any]) -> None:
+        with self.session() as s:
+            s.add(AuditEvent(tenant_name=tenant, at=now, actor=actor, action=action, details=details))
+
+    def list_events(self, tenant: str, *, limit: int = 100) -> list[AuditEvent]:
+        with self.session() as s:
+            return list(s.scalars(select(AuditEvent).where(AuditEvent.tenant_name == tenant)
+                                  .order_by(AuditEvent.id.desc()).limit(limit)))
