@@ -19,7 +19,7 @@ import typer
 
 from attestd.errors import AttestdError, EvidenceError
 
-__all__ = ["EXIT_ERROR", "EXIT_NO", "guarded", "read_input", "fail"]
+__all__ = ["EXIT_ERROR", "EXIT_NO", "guarded", "read_input", "parse_hex", "fail"]
 
 EXIT_NO = 1
 EXIT_ERROR = 2
@@ -58,3 +58,14 @@ def read_input(path: Path | str, field: str = "file") -> bytes:
         raise EvidenceError("input.unreadable", f"is a directory: {path}", field=field) from None
     except OSError as exc:
         raise EvidenceError("input.unreadable", f"cannot read {path}: {exc.strerror}", field=field) from None
+
+
+def parse_hex(value: str, field: str, *, code: str = "input.hex") -> bytes:
+    """Bytes from a hex option value (``0x`` prefix and surrounding space allowed)."""
+    text = value.strip()
+    if text[:2].lower() == "0x":
+        text = text[2:]
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise EvidenceError(code, f"--{field} is not hexadecimal: {value!r}", field=field) from None

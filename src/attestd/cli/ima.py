@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from attestd.cli.common import EXIT_NO, guarded, read_input
+from attestd.cli.common import EXIT_NO, guarded, parse_hex, read_input
 from attestd.errors import EvidenceError
 from attestd.ima import Keyring, parse, verify_signatures
 from attestd.ima.replay import DEFAULT_BANKS, IMA_PCR
@@ -19,15 +19,9 @@ _BANK_BY_HEXLEN = {40: "sha1", 64: "sha256"}
 
 
 def _pcr_value(text: str, bank: Optional[str]) -> tuple[str, bytes]:
-    clean = text.strip().lower()
-    if clean.startswith("0x"):
-        clean = clean[2:]
-    try:
-        value = bytes.fromhex(clean)
-    except ValueError:
-        raise EvidenceError("ima.replay.pcr_value", f"--pcr10 is not hexadecimal: {text!r}", field="pcr10") from None
+    value = parse_hex(text, "pcr10", code="ima.replay.pcr_value")
     if bank is None:
-        bank = _BANK_BY_HEXLEN.get(len(clean))
+        bank = _BANK_BY_HEXLEN.get(len(value) * 2)
         if bank is None:
             raise EvidenceError("ima.replay.pcr_value",
                                 f"--pcr10 has {len(value)} bytes: give --bank for a {len(value)}-byte bank",

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import typer
 
-from attestd.cli.common import EXIT_ERROR, fail, guarded, read_input
+from attestd.cli.common import EXIT_ERROR, fail, guarded, parse_hex, read_input
 from attestd.errors import AttestdError, EvidenceError
 from attestd.tpm.attest import parse_attest
 from attestd.tpm.constants import TPM_GENERATED_VALUE
@@ -31,16 +31,6 @@ from attestd.tpm.signature import parse_signature
 from attestd.tpm.verify import QuoteResult, verify_quote
 
 app = typer.Typer(help="Verify TPM 2.0 quotes.", no_args_is_help=True)
-
-
-def _hex(value: str, field: str) -> bytes:
-    text = value.strip()
-    if text[:2].lower() == "0x":
-        text = text[2:]
-    try:
-        return bytes.fromhex(text)
-    except ValueError:
-        raise EvidenceError("input.hex", f"{field} is not hex: {value!r}", field=field) from None
 
 
 def _attest_bytes(data: bytes) -> bytes:
@@ -84,7 +74,7 @@ def verify(
         ak_key = load_signing_key(read_input(ak, "ak"))
         quote_bytes = _attest_bytes(read_input(quote, "quote"))
         sig = parse_signature(read_input(signature, "signature"))
-        expected_nonce = _hex(nonce, "nonce")
+        expected_nonce = parse_hex(nonce, "nonce")
         values = parse_pcr_file(read_input(pcrs, "pcrs")) if pcrs is not None else None
         result = verify_quote(ak_key, quote_bytes, sig, nonce=expected_nonce, pcrs=values)
     except AttestdError as err:
@@ -129,8 +119,8 @@ def make_credential_cmd(
     stripped = ek_data.lstrip()
     ek_arg = load_signing_key(ek_data).key if stripped[:10] == b"-----BEGIN" or ek_data[:1] == b"\x30" else ek_data
     name_path = Path(name)
-    ak_name = read_input(name_path, "name") if name_path.is_file() else _hex(name, "name")
-    cred = make_credential(ek_arg, ak_name, _hex(secret, "secret"))
+    ak_name = read_input(name_path, "name") if name_path.is_file() else parse_hex(name, "name")
+    cred = make_credential(ek_arg, ak_name, parse_hex(secret, "secret"))
     try:
         out.write_bytes(cred.to_tpm2_tools())
     except OSError as exc:

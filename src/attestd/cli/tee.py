@@ -31,7 +31,7 @@ from typing import Any
 
 import typer
 
-from attestd.cli.common import EXIT_ERROR, fail, read_input
+from attestd.cli.common import EXIT_ERROR, fail, parse_hex, read_input
 from attestd.errors import AttestdError, EvidenceError
 from attestd.tee.dcap.collateral import Collateral, CollateralStore
 from attestd.tee.evidence import EvidenceType, TrustAnchors, VerifiedTee, verify_tee_evidence
@@ -63,16 +63,6 @@ def parse_time(text: str) -> datetime:
     except ValueError:
         raise EvidenceError("input.time", f"--at is not an ISO 8601 time: {text!r}", field="at") from None
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at
-
-
-def _hex(value: str, field: str) -> bytes:
-    text = value.strip()
-    if text[:2].lower() == "0x":
-        text = text[2:]
-    try:
-        return bytes.fromhex(text)
-    except ValueError:
-        raise EvidenceError("input.hex", f"{field} is not hex: {value!r}", field=field) from None
 
 
 def _collateral(path: Path) -> Collateral | CollateralStore:
@@ -146,7 +136,7 @@ def verify(
     try:
         if nonce is not None and nonce_text is not None:
             raise EvidenceError("input.nonce", "give --nonce or --nonce-text, not both", field="nonce")
-        expected = _hex(nonce, "nonce") if nonce is not None else (
+        expected = parse_hex(nonce, "nonce") if nonce is not None else (
             nonce_text.encode() if nonce_text is not None else None)
         when = parse_time(at) if at is not None else datetime.now(UTC)
         anchors = TrustAnchors.load(amd=[read_input(p, "ark") for p in ark],
