@@ -138,9 +138,7 @@ class Event:
         """
         cached = self._decoded
         if cached is None:
-            from attestd.eventlog.data import decode  # lazy: parsing never pays for decoding
-
-            cached = decode(self.event_type, self.data, pcr=self.pcr, base_offset=self.data_offset)
+            cached = _decoder()(self.event_type, self.data, pcr=self.pcr, base_offset=self.data_offset)
             object.__setattr__(self, "_decoded", cached)
         return cached
 
@@ -162,6 +160,18 @@ class Event:
             "data": self.data.hex(),
         }
 
+
+def _decoder():
+    """``attestd.eventlog.data.decode``, imported on first use: parsing never pays for decoding."""
+    global _DECODE
+    if _DECODE is None:
+        from attestd.eventlog.data import decode
+
+        _DECODE = decode
+    return _DECODE
+
+
+_DECODE = None
 
 #: Compact framing of one record, as the parser produces it and replay consumes it:
 #: ``(pcr, event_type, digests, offset, data_start, data_end)``.

@@ -20,6 +20,8 @@ Semantics (Azure's claim rule grammar, made precise):
 
 from __future__ import annotations
 
+import functools
+
 import json
 from operator import itemgetter
 from dataclasses import dataclass, field
@@ -701,6 +703,17 @@ class Policy:
                 if isinstance(target, Literal) and isinstance(target.value, str):
                     produced.add(target.value)
         return frozenset(t for t in read if t in explicit or t not in produced)
+
+    @functools.cached_property
+    def reads_all_claims(self) -> bool:
+        """True when some condition does not fix the claim type with a literal ``type==`` (it can
+        match a claim of any type), so a claims engine must hand over every claim it has."""
+        for section in self.ast.sections:
+            for rule in section.rules:
+                for cond in rule.conditions:
+                    if not any(p.prop == "type" and p.op == "==" and isinstance(p.expr, Literal) for p in cond.props):
+                        return True
+        return False
 
     def evaluate(self, claims: Iterable[Claim] | Mapping[str, Any], *, trace: bool = True) -> Decision:
         return _evaluate(self, ingest(claims), trace)

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from attestd.eventlog.data.base import EventData
-from attestd.eventlog.data.text import DetectedText, detect_text
+from attestd.eventlog.data.text import DetectedText, detect_text, utf8_text
 
-__all__ = ["TextEvent", "IplEvent", "decode_text_event", "decode_ipl", "GRUB_PREFIXES"]
+__all__ = ["TextEvent", "IplEvent", "decode_text_event", "decode_ipl", "grub_string", "GRUB_PREFIXES"]
 
 #: EV_IPL prefixes GRUB 2 uses (grub-core/commands/tpm.c, grub-core/kern/efi/tpm.c)
 GRUB_PREFIXES = ("grub_cmd", "kernel_cmdline", "grub_kernel_cmdline", "module_cmdline")
@@ -89,17 +89,41 @@ def decode_text_event(data: bytes) -> TextEvent | None:
     return TextEvent(found.text, found.encoding, found.nul_terminated)
 
 
+_GRUB_PREFIXES_B = tuple(p.encode() for p in GRUB_PREFIXES)
+
+
+def _split_prefix(text: str) -> tuple[str | None, str]:
+    for p in GRUB_PREFIXES:
+        # "grub_cmd: ..." (upstream GRUB) or "grub_cmd ..." (RHEL/Fedora GRUB before 2.06)
+        if text.startswith(p + ": ") or text.startswith(p + " "):
+            return p, text[len(p) :].removeprefix(":")[1:]
+    return None, text
+
+
+def grub_string(data: bytes) -> tuple[str, str, bool] | None:
+    """``(prefix, value, nul_terminated)`` for GRUB's own strings (``grub_cmd: ...``,
+    ``kernel_cmdline: ...``), read as UTF-8 without the detection other EV_IPL data needs (a boot
+    logs dozens of them); None for anything else."""
+    if not data.startswith(_GRUB_PREFIXES_B):
+        return None
+    found = utf8_text(data)
+    if found is None:
+        return None
+    text = found[0]
+    for p in GRUB_PREFIXES:
+        if text.startswith(p):
+            rest = text[len(p):]
+            if rest.startswith(": "):
+                return p, rest[2:], found[1]
+            if rest.startswith(" "):
+                return p, rest[1:], found[1]
+    return None
+
+
 def decode_ipl(data: bytes, *, pcr: int | None = None) -> IplEvent | None:
     """Decode EV_IPL text; None when the data is binary (the caller returns raw data)."""
     found: DetectedText | None = detect_text(data)
     if found is None:
         return None
-    prefix = None
-    value = found.text
-    for p in GRUB_PREFIXES:
-        # "grub_cmd: ..." (upstream GRUB) or "grub_cmd ..." (RHEL/Fedora GRUB before 2.06)
-        if found.text.startswith(p + ": ") or found.text.startswith(p + " "):
-            prefix = p
-            value = found.text[len(p) :].removeprefix(":")[1:]
-            break
+    prefix, value = _split_prefix(found.text)
     return IplEvent(found.text, found.encoding, found.nul_terminated, prefix, value, pcr)

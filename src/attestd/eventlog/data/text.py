@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["utf16_until_nul", "utf16_text", "DetectedText", "detect_text", "is_printable"]
+__all__ = ["utf16_until_nul", "utf16_text", "DetectedText", "detect_text", "is_printable", "utf8_text"]
 
 
 def utf16_until_nul(raw: bytes) -> tuple[str, int]:
@@ -34,9 +34,12 @@ def utf16_text(raw: bytes) -> str:
     return text.rstrip("\0")
 
 
+_COMMON_WHITESPACE = str.maketrans("", "", "\t\r\n")
+
+
 def is_printable(text: str) -> bool:
     """True when every character is printable or common whitespace (tab, CR, LF)."""
-    return all(c.isprintable() or c in "\t\r\n" for c in text)
+    return text.isprintable() or text.translate(_COMMON_WHITESPACE).isprintable()
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,15 +72,25 @@ def detect_text(data: bytes) -> DetectedText | None:
         found = _utf16(data[:-1])
         if found is not None and found.encoding == "utf-16le":
             return DetectedText(found.text, found.encoding, True)
+    found_utf8 = utf8_text(data)
+    if found_utf8 is None:
+        return None
+    text, nul = found_utf8
+    return DetectedText(text, "ascii" if text.isascii() else "utf-8", nul)
+
+
+def utf8_text(data: bytes) -> tuple[str, bool] | None:
+    """``(text, nul_terminated)`` when ``data`` is printable strict UTF-8 with at most one
+    trailing NUL, else None (the UTF-8 half of :func:`detect_text`, for callers that know the
+    string is not UTF-16)."""
     nul = data.endswith(b"\0")
-    body = data[:-1] if nul else data
     try:
-        text = body.decode("utf-8")
+        text = (data[:-1] if nul else data).decode("utf-8")
     except UnicodeDecodeError:
         return None
     if "\0" in text or not is_printable(text):
         return None
-    return DetectedText(text, "ascii" if text.isascii() else "utf-8", nul)
+    return text, nul
 
 
 def _utf16(data: bytes) -> DetectedText | None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from attestd.binary import Reader
 from attestd.eventlog.data.base import EventData, fail, reader, short_hex
@@ -67,6 +67,9 @@ __all__ = [
     "AuthorityValue",
     "decode_uefi_variable",
     "parse_signature_lists",
+    "count_signatures",
+    "read_uefi_variable",
+    "VariableRecord",
     "parse_load_option",
 ]
 
@@ -404,12 +407,21 @@ _SIGDB_SHIM = {"MokList", "MokListX", "MokListRT", "MokListXRT"}
 _LOAD_OPTION = re.compile(r"^(Boot|Driver|SysPrep|PlatformRecovery)[0-9A-Fa-f]{4}$")
 
 
-def decode_uefi_variable(data: bytes, *, base_offset: int = 0, authority: bool = False) -> UefiVariable:
-    """Decode ``UEFI_VARIABLE_DATA`` and, for known variables, its value.
+class VariableRecord(NamedTuple):
+    """The members of ``UEFI_VARIABLE_DATA`` (PFP 1.05, 10.2.6) without the value decoded."""
 
-    Raises ``eventlog.data.truncated`` when the declared lengths run past the data. Bytes after
-    ``VariableData`` are kept in ``trailing`` with a warning: old shim releases log authority events
-    whose event size is 6 bytes larger than the structure (sb_cert_eventlog, cos-85).
+    vendor_guid: uuid.UUID
+    name: str
+    data: bytes
+    #: absolute offset of ``VariableData``
+    data_offset: int
+    trailing: bytes
+
+
+def read_uefi_variable(data: bytes, *, base_offset: int = 0) -> VariableRecord:
+    """Read ``UEFI_VARIABLE_DATA``'s header, name and data, leaving the value undecoded.
+
+    Raises ``eventlog.data.truncated`` when the declared lengths run past the data.
     """
     r = reader(data, base_offset)
     vendor = read_guid(r, "UEFI_VARIABLE_DATA.VariableName")
@@ -436,6 +448,17 @@ def decode_uefi_variable(data: bytes, *, base_offset: int = 0, authority: bool =
     value_data = r.bytes(data_len, "UEFI_VARIABLE_DATA.VariableData")
     trailing = r.rest()
     name = raw_name.decode("utf-16-le", "replace").rstrip("\0")
+    return VariableRecord(vendor, name, value_data, value_offset, trailing)
+
+
+def decode_uefi_variable(data: bytes, *, base_offset: int = 0, authority: bool = False) -> UefiVariable:
+    """Decode ``UEFI_VARIABLE_DATA`` and, for known variables, its value.
+
+    Raises ``eventlog.data.truncated`` when the declared lengths run past the data. Bytes after
+    ``VariableData`` are kept in ``trailing`` with a warning: old shim releases log authority events
+    whose event size is 6 bytes larger than the structure (sb_cert_eventlog, cos-85).
+    """
+    vendor, name, value_data, value_offset, trailing = read_uefi_variable(data, base_offset=base_offset)
     notes: list[str] = []
     if trailing:
         # shim < 15 sized its authority events 6 bytes too large (go-attestation issue #157 logs)
@@ -513,7 +536,21 @@ def parse_signature_lists(data: bytes, *, base_offset: int = 0) -> tuple[Signatu
     return tuple(lists)
 
 
-def _signature_list(r: Reader) -> SignatureList:
+def count_signatures(data: bytes, *, base_offset: int = 0) -> int:
+    """Number of ``EFI_SIGNATURE_DATA`` entries in signature lists, reading only the list headers
+    (a dbx holds hundreds of hashes; counting them need not decode each). Same checks and errors
+    as :func:`parse_signature_lists` for the list framing."""
+    r = reader(data, base_offset)
+    total = 0
+    while not r.at_end():
+        _, header_size, sig_size, count = _list_header(r)
+        r.bytes(header_size + sig_size * count, "EFI_SIGNATURE_LIST.Signatures")
+        total += count
+    return total
+
+
+def _list_header(r: Reader) -> tuple[uuid.UUID, int, int, int]:
+    """An ``EFI_SIGNATURE_LIST`` header, checked: (SignatureType, header size, SignatureSize, count)."""
     start = r.offset
     if r.remaining < 28:
         raise fail(
@@ -550,9 +587,14 @@ def _signature_list(r: Reader) -> SignatureList:
             field="EFI_SIGNATURE_LIST.SignatureSize",
             offset=start + 24,
         )
+    return sig_type, header_size, sig_size, sigs_len // sig_size
+
+
+def _signature_list(r: Reader) -> SignatureList:
+    sig_type, header_size, sig_size, count = _list_header(r)
     header = r.bytes(header_size, "EFI_SIGNATURE_LIST.SignatureHeader")
     entries = []
-    for _ in range(sigs_len // sig_size):
+    for _ in range(count):
         owner = read_guid(r, "EFI_SIGNATURE_DATA.SignatureOwner")
         payload = r.bytes(sig_size - 16, "EFI_SIGNATURE_DATA.SignatureData")
         entries.append(_signature_entry(sig_type, owner, payload))
