@@ -52,24 +52,43 @@ def check_cmd(file: Path = typer.Argument(..., help="Policy text file ('-': stdi
 def eval_cmd(
     policy_file: Optional[Path] = typer.Option(None, "--policy", help="Policy text file."),
     builtin: Optional[str] = typer.Option(None, "--builtin", help="A built-in policy instead of --policy."),
-    claims_file: Path = typer.Option(
-        ..., "--claims", help='Claims JSON: {"type": value} or [{"type","value","issuer"}].'
+    claims_file: Optional[Path] = typer.Option(
+        None, "--claims", help='Claims JSON: {"type": value} or [{"type","value","issuer"}].'
+    ),
+    eventlog: Optional[Path] = typer.Option(None, "--eventlog", help="Firmware event log: evaluate the claims it yields."),
+    pcrs: Optional[Path] = typer.Option(None, "--pcrs", help="With --eventlog: PCR values the log must replay to."),
+    ima: Optional[Path] = typer.Option(None, "--ima", help="With --eventlog: IMA measurement list."),
+    aik_validated: bool = typer.Option(
+        False, "--aik-validated", help="With --eventlog: treat the AK as validated (an offline log has no AK)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
     no_trace: bool = typer.Option(False, "--no-trace", help="Leave the rule-by-rule trace out."),
 ) -> None:
-    """Evaluate a policy against claims: exit 0 permit, 1 deny."""
+    """Evaluate a policy against claims (--claims) or an event log's claims (--eventlog): exit 0 permit, 1 deny."""
     from attestd.policy import builtin as builtins_mod
     from attestd.policy.claims import claims_from_json
 
     if (policy_file is None) == (builtin is None):
         raise EvidenceError("policy.usage", "give exactly one of --policy FILE or --builtin NAME")
+    if (claims_file is None) == (eventlog is None):
+        raise EvidenceError("policy.usage", "give exactly one of --claims FILE or --eventlog FILE")
     policy = builtins_mod.load(builtin) if builtin else _compile(_text(policy_file))
-    try:
-        doc = json.loads(read_input(claims_file, field="claims"))
-    except ValueError as exc:
-        raise EvidenceError("policy.claims_json", f"claims file is not JSON: {exc}", field="claims") from None
-    decision = policy.evaluate(claims_from_json(doc))
+    if eventlog is not None:
+        from attestd.cli.claims import load_claim_set
+
+        claim_set = load_claim_set(eventlog, ima, pcrs)
+        flat = claim_set.flat(None if policy.reads_all_claims else policy.incoming_claim_types())
+        if aik_validated:
+            flat["aikValidated"] = True
+        if claim_set.provenance == "self-replay":
+            typer.echo("note: the event log was read on its own (no --pcrs): nothing proves it", err=True)
+        decision = policy.evaluate(flat)
+    else:
+        try:
+            doc = json.loads(read_input(claims_file, field="claims"))
+        except ValueError as exc:
+            raise EvidenceError("policy.claims_json", f"claims file is not JSON: {exc}", field="claims") from None
+        decision = policy.evaluate(claims_from_json(doc))
     if as_json:
         typer.echo(json.dumps(decision.to_dict(trace=not no_trace), indent=2, default=str))
     else:

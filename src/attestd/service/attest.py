@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from attestd.claims import build_claims, verify_tpm_evidence
 from attestd.errors import AttestdError, EvidenceError, VerificationError
 from attestd.policy.evaluate import Decision, Policy
 from attestd.service.evidence import TpmEvidence
@@ -118,8 +119,6 @@ def run_tpm(evidence: TpmEvidence, nonce: CheckedNonce, policy: Policy, *, now: 
             "quote.required_pcrs_missing",
             f"the policy requires PCRs {sorted(required)} in the quote; missing {missing}",
             field="quote", details={"required": sorted(required), "missing": missing})
-    from attestd.claims import build_claims, verify_tpm_evidence
-
     extra = qualifying_data(nonce.raw, evidence.runtime_bytes())
     kwargs: dict[str, Any] = {
         "ak": evidence.ak_bytes(),
@@ -138,7 +137,7 @@ def run_tpm(evidence: TpmEvidence, nonce: CheckedNonce, policy: Policy, *, now: 
         claim_set = build_claims(verified)
     except AttestdError as exc:
         raise _locate(exc) from None
-    claims = _flat(claim_set)
+    claims = claim_set.flat(None if policy.reads_all_claims else policy.incoming_claim_types())
     decision = policy.evaluate(claims)
     return TpmResult(jsonable(claims), decision)
 
@@ -146,14 +145,6 @@ def run_tpm(evidence: TpmEvidence, nonce: CheckedNonce, policy: Policy, *, now: 
 def _std(value: str) -> str:
     body = value.rstrip("=").replace("-", "+").replace("_", "/")
     return body + "=" * (-len(body) % 4)
-
-
-def _flat(claim_set: Any) -> dict[str, Any]:
-    for attr in ("flat", "as_dict", "to_dict"):
-        view = getattr(claim_set, attr, None)
-        if view is not None:
-            return dict(view() if callable(view) else view)
-    return dict(claim_set)
 
 
 _TYPE_IN_CONDITION = re.compile(r'type\s*==\s*"([^"]+)"')
