@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from attestd import __version__
-from attestd.cli import claims, eventlog, ima, policy, quote, serve, tee
+from attestd.cli import baseline, claims, eventlog, ima, policy, quote, serve, tee
 
 app = typer.Typer(
     name="attestd",
@@ -24,6 +24,7 @@ app.add_typer(quote.app, name="quote")
 app.add_typer(policy.app, name="policy")
 app.add_typer(tee.app, name="tee")
 app.command("claims")(claims.claims_cmd)
+app.add_typer(baseline.app, name="baseline")
 app.command("serve")(serve.serve)
 app.add_typer(serve.audit_app, name="audit")
 
