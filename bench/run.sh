@@ -13,5 +13,8 @@ echo
 echo "## IMA: replay throughput"
 .venv/bin/python bench/ima_bench.py
 echo
+echo "## Claims and policy per attestation"
+.venv/bin/python bench/claims_bench.py
+echo
 echo "## TEE evidence: verifications/s"
 .venv/bin/python bench/tee_bench.py

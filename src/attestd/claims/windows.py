@@ -65,6 +65,7 @@ _STRENGTHENING = {
     "SIPAEVENT_HYPERVISOR_IOMMU_POLICY": ("iommu_policy", lambda v: type(v) is int and v != 0),
     "SIPAEVENT_HYPERVISOR_BOOT_DMA_PROTECTION": ("boot_dma_protection", lambda v: v is True),
 }
+_AGGREGATES = frozenset({"SIPAEVENT_LOADEDMODULE_AGGREGATION", "SIPAEVENT_ELAM_AGGREGATION"})
 _FLAG_FIELDS = tuple(_WEAKENING.values()) + tuple(f for f, _ in _STRENGTHENING.values())
 
 
@@ -222,6 +223,14 @@ class _Builder:
         if index not in seen:
             seen.append(index)
 
+    def walk(self, ev: SipaEvent, pcr: int, index: int) -> None:
+        """Record ``ev`` and, for a trust boundary or other container, its records (aggregations
+        of one module or ELAM driver are read whole by :meth:`record`)."""
+        self.record(ev, pcr, index)
+        if ev.children and ev.name not in _AGGREGATES:
+            for child in ev.children:
+                self.walk(child, pcr, index)
+
     def record(self, ev: SipaEvent, pcr: int, index: int) -> None:
         name = ev.name
         value = ev.value
@@ -310,6 +319,5 @@ def windows_claims(events: Sequence[Any] | Iterable[Any]) -> WindowsClaims | Non
             continue
         if builder is None:
             builder = _Builder()
-        for rec in data.root.walk():
-            builder.record(rec, e.pcr, e.index)
+        builder.walk(data.root, e.pcr, e.index)
     return builder.build() if builder is not None else None
