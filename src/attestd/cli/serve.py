@@ -17,7 +17,7 @@ from pathlib import Path
 
 import typer
 
-__all__ = ["app", "audit_app", "serve"]
+__all__ = ["app", "audit_app", "serve", "worker_app"]
 
 _CONFIG = typer.Option(None, "--config", "-c", help="TOML configuration file.", exists=True, dir_okay=False)
 _DATA = typer.Option(None, "--data-dir", help="Data directory (default ./var/attestd).")
@@ -46,6 +46,7 @@ def serve(
     data_dir: Path | None = _DATA,
     database_url: str | None = _DB,
     public_url: str | None = typer.Option(None, "--public-url", help="URL clients use (issuer base)."),
+    workers: int | None = typer.Option(None, "--workers", "-w", min=1, help="Worker processes (default 1)."),
 ) -> None:
     """Run the attestation service (FastAPI on uvicorn) until SIGINT/SIGTERM."""
     import uvicorn
@@ -53,10 +54,14 @@ def serve(
     from attestd.service.app import create_app
     from attestd.service.observability import configure_logging
 
+    overrides = {"host": host, "port": port, "data_dir": data_dir, "database_url": database_url,
+                 "public_url": public_url, "workers": workers}
     try:
-        settings = _settings(config, host=host, port=port, data_dir=data_dir, database_url=database_url,
-                             public_url=public_url)
+        settings = _settings(config, **overrides)
         configure_logging(settings.log_level, settings.log_json)
+        if settings.workers > 1:
+            _serve_workers(settings, config, overrides)
+            return
         app = create_app(settings)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
@@ -67,6 +72,46 @@ def serve(
     server.run()
     if not server.started:
         raise typer.Exit(1)
+
+
+def _serve_workers(settings, config: Path | None, overrides: dict) -> None:
+    """Several uvicorn worker processes on one port. The database is migrated and the default
+    tenant bootstrapped once, here, before the workers start (they would race on a fresh SQLite
+    file); each worker then builds the app from the same settings (``ATTESTD_*`` variables)."""
+    import os
+
+    import uvicorn
+
+    from attestd.service.app import bootstrap, open_state
+
+    state = open_state(settings)
+    try:
+        bootstrap(state)
+    finally:
+        state.store.close()
+    for name, value in overrides.items():
+        if value is not None:
+            os.environ["ATTESTD_" + name.upper()] = str(value)
+    if config is not None:
+        os.environ[_CONFIG_ENV] = str(config)
+    uvicorn.run("attestd.cli.serve:worker_app", factory=True, workers=settings.workers, host=settings.host,
+                port=settings.port, log_config=None, access_log=False, proxy_headers=False, server_header=False,
+                timeout_graceful_shutdown=settings.shutdown_timeout_seconds)
+
+
+_CONFIG_ENV = "ATTESTD_CONFIG_FILE"
+
+
+def worker_app():
+    """The app of one worker process (uvicorn factory; see :func:`_serve_workers`)."""
+    import os
+
+    from attestd.service.app import create_app
+    from attestd.service.observability import configure_logging
+
+    settings = _settings(os.environ.get(_CONFIG_ENV) or None)
+    configure_logging(settings.log_level, settings.log_json)
+    return create_app(settings)
 
 
 audit_app = typer.Typer(help="Attestation records: list, show, re-verify.", no_args_is_help=True)
