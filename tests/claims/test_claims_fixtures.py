@@ -167,3 +167,25 @@ def test_events_claim_shape(sb):
     pcrs = sb.json_claim("pcrs")["PCRs"]
     assert pcrs[0]["Index"] == 0 and set(pcrs[0]["Digests"]) == {"SHA1", "SHA256"}
     assert pcrs[0]["Digests"]["SHA256"] == _pcrs("sb")["sha256"][0].hex()
+
+
+def test_forged_event_data_is_refused():
+    """Change the SecureBoot variable's data from 1 to 0 and keep its digests: the log still
+    replays to the TPM's PCRs, but the data is not what was measured."""
+    from attestd.eventlog import parse
+
+    data = bytearray(_log("sb"))
+    ev = parse(bytes(data)).events[4]
+    assert ev.decode().name == "SecureBoot" and ev.data[-1] == 1
+    data[ev.data_offset + len(ev.data) - 1] = 0
+    with pytest.raises(VerificationError) as info:
+        verify_eventlog(bytes(data), _pcrs("sb"))
+    err = info.value
+    assert err.code == "eventlog.data_not_measured" and err.details["event"] == 4 and err.offset == ev.offset
+    # in a PCR no quote covers, the forged event is simply not read
+    pcrs = _pcrs("sb")
+    for bank in pcrs.values():
+        bank.pop(7)
+    claims = build_claims(verify_eventlog(bytes(data), pcrs))
+    assert 7 in claims.evidence.unverified_pcrs and claims.uefi.secure_boot is None
+    assert claims.flat(())["secureBootEnabled"] is False  # not measured (in a trusted PCR) is not enabled

@@ -10,7 +10,9 @@
 3. the firmware event log parses (``eventlog.*``) and replays to the quoted values in every bank
    the quote covers (``eventlog.replay_mismatch``, naming bank and PCR). Events in PCRs that no
    quote covers stay in the log but are *unverified*: claims never read them
-   (:attr:`VerifiedTpmEvidence.verified_pcrs`);
+   (:attr:`VerifiedTpmEvidence.verified_pcrs`). In verified PCRs, every event whose digest the
+   PFP defines as the hash of its data must have data that hashes to it
+   (``eventlog.data_not_measured``): the quote proves digests, and claims read data;
 4. the IMA log (optional) parses (``ima.*``) and a prefix of it replays to the quoted PCR 10
    (``ima.replay_mismatch``; ``ima.pcr_not_quoted`` when no quote covers PCR 10). Entries after
    that prefix were added after the quote and are not used;
@@ -256,7 +258,25 @@ def _verify_log(eventlog: bytes | EventLog | None, pcrs: Mapping[str, Mapping[in
         return None, None, frozenset()
     log = eventlog if isinstance(eventlog, EventLog) else parse_eventlog(_bytes_of(eventlog, "eventlog"))
     report = log.verify(pcrs)
-    return log, report, _verified_pcrs(report)
+    verified = _verified_pcrs(report)
+    _check_data_was_measured(log, report, verified)
+    return log, report, verified
+
+
+def _check_data_was_measured(log: EventLog, report: ReplayReport, verified: frozenset[int]) -> None:
+    """Claims read event *data*; the quote proves only the *digests*. For event types whose digest
+    the PFP defines as the hash of the data (UEFI variables, separators, actions, GRUB strings...)
+    a data/digest mismatch in a verified PCR means the data was not what was measured - forged or
+    corrupted - so nothing in the log can be believed (``eventlog.data_not_measured``)."""
+    for w in report.warnings:
+        if w.code == "eventlog.digest_not_data_hash" and w.pcr in verified and w.event is not None:
+            ev = log.events[w.event]
+            raise VerificationError(
+                "eventlog.data_not_measured",
+                f"event {w.event} ({ev.type_name}, PCR {w.pcr}): its {w.bank} digest is not the hash of its data, "
+                "so the data is not what the TPM measured",
+                field="eventLog", offset=ev.offset,
+                details={"event": w.event, "pcr": w.pcr, "bank": w.bank, "type": ev.type_name})
 
 
 def _verify_ima(ima_log: bytes | ImaLog | None, pcrs: Mapping[str, Mapping[int, bytes]]):
