@@ -301,7 +301,7 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
         st.metrics.attestations.labels("tpm", outcome, reason).inc()
 
     def _attest_tpm(request: Request, t: str, evidence: TpmEvidence) -> JSONResponse:
-        tenant = st.tenants.get(t)
+        tenant = st.tenants.get(t, cached=True)
         now = st.clock()
         draft = evidence.draftPolicyForAttestation is not None
         try:

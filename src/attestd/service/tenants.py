@@ -19,6 +19,7 @@ import hashlib
 import json
 import re
 import threading
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -144,6 +145,10 @@ def verify_signer_jws(token: str, trusted: Sequence[x509.Certificate], *, now: d
     return SignerJws(payload, signer)
 
 
+#: how long the attestation path may use a tenant row it read (seconds)
+TENANT_CACHE_SECONDS = 2.0
+
+
 class TenantService:
     def __init__(self, store: Store, settings: Settings, *, clock: Callable[[], datetime],
                  randbytes: Callable[[int], bytes]) -> None:
@@ -153,15 +158,27 @@ class TenantService:
         self.randbytes = randbytes
         self._keysets: dict[str, tuple[int, KeySet]] = {}
         self._lock = threading.Lock()
+        #: tenant rows read in the last TENANT_CACHE_SECONDS (every attestation reads its tenant)
+        self._tenants: dict[str, tuple[float, Tenant]] = {}
+        #: (tenant, type, version) -> policy row: a version number is immutable
+        self._policies: dict[tuple[str, str, int], PolicyVersion] = {}
 
     # -- tenants --------------------------------------------------------------------------------
     def issuer(self, name: str) -> str:
         return self.settings.issuer(name)
 
-    def get(self, name: str) -> Tenant:
+    def get(self, name: str, *, cached: bool = False) -> Tenant:
+        """The tenant; ``cached=True`` accepts a row read within TENANT_CACHE_SECONDS (the
+        attestation path: a tenant's mode and key set version change rarely, and a key is
+        published before it signs)."""
+        if cached:
+            hit = self._tenants.get(name)
+            if hit is not None and time.monotonic() - hit[0] < TENANT_CACHE_SECONDS:
+                return hit[1]
         tenant = self.store.get_tenant(name) if TENANT_NAME.match(name) else None
         if tenant is None:
             raise ApiError(404, "tenant.not_found", f"no tenant {name!r}", field="tenant")
+        self._tenants[name] = (time.monotonic(), tenant)
         return tenant
 
     def create(self, name: str, mode: str, *, signer_pems: Sequence[str] = (), actor: str) -> tuple[Tenant, str]:
@@ -254,10 +271,19 @@ class TenantService:
 
     # -- policies -------------------------------------------------------------------------------
     def current_policy(self, tenant: str, attestation_type: str) -> PolicyVersion:
-        row = self.store.current_policy(tenant, attestation_type)
+        """The current policy. Its version number is read every time (a policy set through another
+        replica applies at once); the row of a version, which never changes, is cached."""
+        version = self.store.current_policy_version(tenant, attestation_type)
+        key = (tenant, attestation_type, version) if version is not None else None
+        row = self._policies.get(key) if key is not None else None
         if row is None:
-            raise ApiError(404, "policy.not_set", f"tenant {tenant!r} has no {attestation_type} policy",
-                           field="attestationType")
+            row = self.store.current_policy(tenant, attestation_type)
+            if row is None:
+                raise ApiError(404, "policy.not_set", f"tenant {tenant!r} has no {attestation_type} policy",
+                               field="attestationType")
+            if len(self._policies) > 4096:
+                self._policies.clear()
+            self._policies[(tenant, attestation_type, row.version)] = row
         return row
 
     def parse_policy_document(self, tenant: Tenant, document: str, *, field: str) -> tuple[str, x509.Certificate | None]:
