@@ -18,3 +18,6 @@ echo "## Claims and policy per attestation"
 echo
 echo "## TEE evidence: verifications/s"
 .venv/bin/python bench/tee_bench.py
+echo
+echo "## The service under load (SQLite; add --database-url for PostgreSQL)"
+.venv/bin/python bench/load/load_bench.py --requests 2000 --concurrency 4 --workers 1 2 --profile
