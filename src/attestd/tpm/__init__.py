@@ -15,6 +15,10 @@ Verification (:class:`~attestd.errors.VerificationError` with stable codes, see
 :mod:`attestd.tpm.verify`): :func:`verify_quote` (stable entry point), :func:`verify_certify`,
 :func:`verify_certify_creation`, :func:`verify_signature`, :func:`check_ak_attributes`.
 
+EK certificates (:mod:`attestd.tpm.ekcert`): :func:`load_ek_certificate` (PEM, DER, DER with NV
+padding), :func:`verify_ek_chain` (strict path to manufacturer roots, raw-TBS signatures),
+:func:`check_ek_matches`.
+
 Credential activation, verifier side: :func:`make_credential`, :func:`encode_tpm2_tools_credential`,
 :func:`kdfa`, :func:`kdfe`.
 """
@@ -41,6 +45,7 @@ from attestd.tpm.credential import (
     make_credential,
     parse_tpm2_tools_credential,
 )
+from attestd.tpm.ekcert import check_ek_matches, load_ek_certificate, verify_ek_chain
 from attestd.tpm.gotpm import GoTpmAttestation, GoTpmQuote, parse_gotpm_attestation
 from attestd.tpm.kdf import kdfa, kdfe
 from attestd.tpm.pcr import (
@@ -81,6 +86,9 @@ from attestd.tpm.verify import (
 )
 
 __all__ = [
+    "load_ek_certificate",
+    "verify_ek_chain",
+    "check_ek_matches",
     "TPMA_OBJECT",
     "TPM_ALG",
     "TPM_ECC_CURVE",
