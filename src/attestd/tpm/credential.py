@@ -94,16 +94,8 @@ def make_credential(ek_public: Any, ak_name: bytes, secret: bytes) -> Credential
     Returns ``(TPM2B_ID_OBJECT, TPM2B_ENCRYPTED_SECRET)``; only the TPM holding that EK, with the
     object named ``ak_name`` loaded, recovers ``secret`` with TPM2_ActivateCredential.
     """
-    ek = _ek_public(ek_public)
-    attrs = ek.object_attributes
-    if not (attrs & TPMA_OBJECT.RESTRICTED and attrs & TPMA_OBJECT.DECRYPT) or attrs & TPMA_OBJECT.SIGN_ENCRYPT:
-        raise _unsuitable("the EK must be a restricted decryption (storage) key")
-    name_alg = HASH_ALGS.get(ek.name_alg)
-    if name_alg is None or ek.name_alg not in (TPM_ALG.SHA1, TPM_ALG.SHA256, TPM_ALG.SHA384, TPM_ALG.SHA512):
-        raise _unsuitable(f"EK nameAlg 0x{ek.name_alg:04x} is not supported")
-    sym = ek.symmetric
-    if sym.algorithm != TPM_ALG.AES or sym.mode != TPM_ALG.CFB or sym.key_bits not in (128, 192, 256):
-        raise _unsuitable("the EK's symmetric definition must be AES-128/192/256 in CFB mode")
+    ek = storage_parent(ek_public)
+    name_alg = HASH_ALGS[ek.name_alg]
     secret = bytes(secret)
     if not 0 < len(secret) <= name_alg.digest_size:
         raise EvidenceError("credential.secret_size",
@@ -113,31 +105,55 @@ def make_credential(ek_public: Any, ak_name: bytes, secret: bytes) -> Credential
     ak_alg = HASH_ALGS.get(int.from_bytes(ak_name[:2], "big")) if len(ak_name) >= 2 else None
     if ak_alg is None or len(ak_name) != 2 + ak_alg.digest_size:
         raise EvidenceError("credential.name", "the AK Name must be nameAlg || digest", field="ak_name")
+    wrapped, encrypted_seed = protect_to_parent(ek, _IDENTITY, ak_name, tpm2b(secret))
+    return Credential(wrapped, encrypted_seed)
 
+
+def storage_parent(public: Any) -> Public:
+    """``public`` as a key a TPM can protect a seed to: a restricted decryption RSA/ECC key with
+    an AES-CFB symmetric definition and a SHA-1/256/384/512 nameAlg (an EK, an SRK)."""
+    ek = _ek_public(public)
+    attrs = ek.object_attributes
+    if not (attrs & TPMA_OBJECT.RESTRICTED and attrs & TPMA_OBJECT.DECRYPT) or attrs & TPMA_OBJECT.SIGN_ENCRYPT:
+        raise _unsuitable("the EK must be a restricted decryption (storage) key")
+    name_alg = HASH_ALGS.get(ek.name_alg)
+    if name_alg is None or ek.name_alg not in (TPM_ALG.SHA1, TPM_ALG.SHA256, TPM_ALG.SHA384, TPM_ALG.SHA512):
+        raise _unsuitable(f"EK nameAlg 0x{ek.name_alg:04x} is not supported")
+    sym = ek.symmetric
+    if sym.algorithm != TPM_ALG.AES or sym.mode != TPM_ALG.CFB or sym.key_bits not in (128, 192, 256):
+        raise _unsuitable("the EK's symmetric definition must be AES-128/192/256 in CFB mode")
+    return ek
+
+
+def protect_to_parent(parent: Public, label: bytes, name: bytes, plaintext: bytes) -> tuple[bytes, bytes]:
+    """The outer protection of Part 1, 24 (credentials, label ``IDENTITY``) and 23.3 (duplication,
+    label ``DUPLICATE``): a fresh seed protected to ``parent``, ``plaintext`` (a marshalled TPM2B)
+    CFB-encrypted under ``KDFa(seed, "STORAGE", name)`` and an HMAC over it and ``name``.
+
+    Returns ``(TPM2B(TPM2B_DIGEST(outerHMAC) || encrypted), TPM2B_ENCRYPTED_SECRET)``."""
+    name_alg = HASH_ALGS[parent.name_alg]
     digest_bits = name_alg.digest_size * 8
-    key = ek.public_key()
+    key = parent.public_key()
     if isinstance(key, rsa.RSAPublicKey):
         seed = os.urandom(name_alg.digest_size)
         crypto_hash = name_alg.crypto
-        encrypted_seed = key.encrypt(seed, padding.OAEP(padding.MGF1(crypto_hash), crypto_hash, _IDENTITY))
+        encrypted_seed = key.encrypt(seed, padding.OAEP(padding.MGF1(crypto_hash), crypto_hash, label))
     else:
-        assert isinstance(ek.unique, ECCPoint)
+        assert isinstance(parent.unique, ECCPoint)
         size = (key.curve.key_size + 7) // 8
         eph = ec.generate_private_key(key.curve)
         z = eph.exchange(ec.ECDH(), key)
         nums = eph.public_key().public_numbers()
         ex, ey = nums.x.to_bytes(size, "big"), nums.y.to_bytes(size, "big")
-        seed = kdfe(name_alg, z, _IDENTITY, ex, ek.unique.x, digest_bits)
+        seed = kdfe(name_alg, z, label, ex, parent.unique.x, digest_bits)
         encrypted_seed = ECCPoint(ex, ey).to_bytes()
-
-    sym_key = kdfa(name_alg, seed, "STORAGE", ak_name, b"", sym.key_bits)
+    sym_key = kdfa(name_alg, seed, "STORAGE", name, b"", parent.symmetric.key_bits)
     encryptor = Cipher(algorithms.AES(sym_key), CFB(b"\x00" * 16)).encryptor()
-    enc_identity = encryptor.update(tpm2b(secret)) + encryptor.finalize()
+    encrypted = encryptor.update(plaintext) + encryptor.finalize()
     hmac_key = kdfa(name_alg, seed, "INTEGRITY", b"", b"", digest_bits)
     mac = hmac.HMAC(hmac_key, name_alg.crypto)
-    mac.update(enc_identity + ak_name)
-    outer = mac.finalize()
-    return Credential(tpm2b(tpm2b(outer) + enc_identity), tpm2b(encrypted_seed))
+    mac.update(encrypted + name)
+    return tpm2b(tpm2b(mac.finalize()) + encrypted), tpm2b(encrypted_seed)
 
 
 def encode_tpm2_tools_credential(id_object: bytes, encrypted_secret: bytes) -> bytes:
