@@ -300,7 +300,8 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
     def _count(outcome: str, reason: str) -> None:
         st.metrics.attestations.labels("tpm", outcome, reason).inc()
 
-    def _attest_tpm(request: Request, t: str, evidence: TpmEvidence) -> JSONResponse:
+    def _attest_tpm(request: Request, t: str, evidence: TpmEvidence, *, ak_enrolled: bool = False,
+                    baseline: dict | None = None) -> JSONResponse:
         tenant = st.tenants.get(t, cached=True)
         now = st.clock()
         draft = evidence.draftPolicyForAttestation is not None
@@ -331,7 +332,7 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
                              policy_version_id=policy_row.id if policy_row else None, policy_hash=p_hash,
                              nonce_id=nonce.nonce_id)
         try:
-            result = pipeline.run_tpm(evidence, nonce, policy, now=now)
+            result = pipeline.run_tpm(evidence, nonce, policy, now=now, ak_enrolled=ak_enrolled, baseline=baseline)
         except (EvidenceError, VerificationError) as exc:
             record.outcome, record.error_code, record.explanation = "error", exc.code, str(exc)
             st.store.record_attestation(record, consume_nonce=None)
@@ -463,6 +464,9 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
         return {"events": [{"id": e.id, "at": e.at.isoformat(), "actor": e.actor, "action": e.action,
                             "details": e.details} for e in st.store.list_events(t, limit=limit)]}
 
+    from attestd.service.fleet import register_fleet_routes
+
+    app.state.fleet = register_fleet_routes(app, st, admin=admin, attest=_attest_tpm)
     return app
 
 

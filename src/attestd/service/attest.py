@@ -105,8 +105,13 @@ def _quoted_pcrs(quotes: list[tuple[bytes, bytes]]) -> set[int]:
     return covered
 
 
-def run_tpm(evidence: TpmEvidence, nonce: CheckedNonce, policy: Policy, *, now: _dt.datetime) -> TpmResult:
+def run_tpm(evidence: TpmEvidence, nonce: CheckedNonce, policy: Policy, *, now: _dt.datetime,
+            ak_enrolled: bool = False, baseline: dict | None = None) -> TpmResult:
     """Verify ``evidence`` (quote bound to ``nonce``/runtime data), build claims, evaluate ``policy``.
+
+    ``ak_enrolled``: the AK is the one an enrolled host activated (``aikValidated``). ``baseline``:
+    an ``attestd-baseline/1`` document the verified event log must match
+    (``baseline.mismatch``, 422, with every difference in ``details``).
 
     Raises :class:`EvidenceError` (400) or :class:`VerificationError` (422) naming the request
     member at fault. A policy denial is not an exception: see ``TpmResult.decision``.
@@ -133,13 +138,29 @@ def run_tpm(evidence: TpmEvidence, nonce: CheckedNonce, policy: Policy, *, now: 
         kwargs["quote"] = [q for q, _ in quotes]
         kwargs["signature"] = [s for _, s in quotes]
     try:
-        verified = verify_tpm_evidence(**kwargs)
+        verified = verify_tpm_evidence(**kwargs, ak_enrolled=ak_enrolled)
         claim_set = build_claims(verified)
     except AttestdError as exc:
         raise _locate(exc) from None
+    if baseline is not None:
+        _check_baseline(baseline, verified)
     claims = claim_set.flat(None if policy.reads_all_claims else policy.incoming_claim_types())
     decision = policy.evaluate(claims)
     return TpmResult(jsonable(claims), decision)
+
+
+def _check_baseline(doc: dict, verified: Any) -> None:
+    from attestd.baseline import Baseline, compare
+
+    if verified.eventlog is None:
+        raise VerificationError("baseline.no_eventlog", "the host has a baseline but sent no event log",
+                                field="eventLog")
+    result = compare(Baseline.from_json(doc), verified.eventlog, ima=verified.ima)
+    if not result.matches:
+        first = result.differences[0].message
+        more = f" (and {len(result.differences) - 1} more)" if len(result.differences) > 1 else ""
+        raise VerificationError("baseline.mismatch", f"the boot differs from the host's baseline: {first}{more}",
+                                field="eventLog", details={"differences": [d.to_json() for d in result.differences]})
 
 
 def _std(value: str) -> str:

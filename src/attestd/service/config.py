@@ -52,6 +52,9 @@ class Settings:
     #: seconds uvicorn waits for in-flight requests on SIGTERM.
     shutdown_timeout_seconds: int = 20
     workers: int = 1
+    #: PEM bundle of EK manufacturer root (and intermediate) certificates. When set, enrollment
+    #: requires an EK certificate that chains to them.
+    ek_roots_file: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

@@ -19,6 +19,8 @@ from sqlalchemy import Engine, create_engine, event
 __all__ = ["make_engine", "migrate", "normalize_url", "schema_is_current"]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+#: ``Connection.info`` key: this connection's next transaction writes (SQLite: BEGIN IMMEDIATE)
+WRITE = "attestd_write"
 
 
 def normalize_url(url: str) -> str:
@@ -47,7 +49,10 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
-            conn.exec_driver_sql("BEGIN")
+            # a transaction that will write takes the write lock up front (BEGIN IMMEDIATE): a
+            # deferred one that reads first and then writes gets SQLITE_BUSY at once, with no wait,
+            # when another connection writes meanwhile
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get(WRITE) else "BEGIN")
 
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)

@@ -148,3 +148,127 @@ class AuditEvent(Base):
     actor: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(64))
     details: Mapped[dict] = mapped_column(JSON)
+
+
+# -- the fleet: enrolled hosts, their identity certificates, incidents, webhooks (issue 5) ----------
+
+
+class TenantCA(Base):
+    """A tenant's host identity CA: its key (sealed) and self-signed certificate."""
+
+    __tablename__ = "tenant_cas"
+
+    tenant_name: Mapped[str] = mapped_column(ForeignKey("tenants.name", ondelete="CASCADE"), primary_key=True)
+    key_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    cert_der: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    crl_number: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Host(Base):
+    """An enrolled host: its TPM's EK and AK, lifecycle state, identity key and last attestations.
+
+    ``state``: ``enrolling`` (credential not yet activated) -> ``trusted`` <-> ``quarantined`` ->
+    ``remediating`` -> ``trusted``; ``retired`` is final. ``stale`` is computed from
+    ``last_attested_at`` and ``interval_seconds``."""
+
+    __tablename__ = "hosts"
+    __table_args__ = (UniqueConstraint("tenant_name", "ek_fingerprint", name="uq_hosts_tenant_ek"),
+                      Index("ix_hosts_tenant_state", "tenant_name", "state"))
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_name: Mapped[str] = mapped_column(ForeignKey("tenants.name", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255), default="")
+    state: Mapped[str] = mapped_column(String(16))
+    ek_public: Mapped[bytes] = mapped_column(LargeBinary)
+    ek_fingerprint: Mapped[str] = mapped_column(String(64))
+    ek_certificate: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    ak_public: Mapped[bytes] = mapped_column(LargeBinary)
+    ak_name: Mapped[bytes] = mapped_column(LargeBinary)
+    #: SHA-256 of the credential secret while enrolling (cleared once activated)
+    activation_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    activation_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    interval_seconds: Mapped[int] = mapped_column(Integer, default=300)
+    last_attested_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    last_good_attestation_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    baseline: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    identity_public: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    cert_serial: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+
+class HostEvent(Base):
+    """Every state change of a host (its history)."""
+
+    __tablename__ = "host_events"
+    __table_args__ = (Index("ix_host_events_host_time", "host_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    host_id: Mapped[str] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    from_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    to_state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(100))
+    actor: Mapped[str] = mapped_column(String(100))
+    details: Mapped[dict] = mapped_column(JSON)
+
+
+class Incident(Base):
+    """Why a host was quarantined: the failure in plain words, the evidence, the last good attestation."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (Index("ix_incidents_tenant_time", "tenant_name", "opened_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_name: Mapped[str] = mapped_column(ForeignKey("tenants.name", ondelete="CASCADE"))
+    host_id: Mapped[str] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"))
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    code: Mapped[str] = mapped_column(String(100))
+    summary: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict] = mapped_column(JSON)
+    attestation_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    last_good_attestation_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+
+
+class HostCertificate(Base):
+    """An identity certificate the tenant CA issued (revocations feed the CRL)."""
+
+    __tablename__ = "host_certificates"
+
+    serial: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_name: Mapped[str] = mapped_column(ForeignKey("tenants.name", ondelete="CASCADE"))
+    host_id: Mapped[str] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"))
+    not_before: Mapped[datetime] = mapped_column(UtcDateTime())
+    not_after: Mapped[datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Webhook(Base):
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_name: Mapped[str] = mapped_column(ForeignKey("tenants.name", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(2000))
+    #: AES-GCM sealed HMAC secret
+    secret_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    events: Mapped[list] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class WebhookDelivery(Base):
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_status", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

@@ -19,10 +19,10 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from attestd.errors import AttestdError
-from attestd.store.db import make_engine, migrate
+from attestd.store.db import WRITE, make_engine, migrate
 from attestd.store.models import (
     ApiToken,
     Attestation,
@@ -73,10 +73,9 @@ class Store:
         self.url = url
         self.engine = engine or make_engine(url)
         self.sealer = sealer
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         #: SQLite has one writer at a time; threads of this process take turns here instead of
         #: colliding in SQLite's busy handler (which sleeps for milliseconds between retries).
-        self._write_lock = threading.Lock() if self.engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        self._write_lock = threading.RLock() if self.engine.dialect.name == "sqlite" else contextlib.nullcontext()
 
     # -- lifecycle ----------------------------------------------------------------------------
     def migrate(self) -> None:
@@ -91,8 +90,14 @@ class Store:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with self._sessions.begin() as s:
-            yield s
+        """A transaction that may write: on SQLite one at a time per process, and BEGIN IMMEDIATE."""
+        with self._write_lock, self.engine.connect() as conn:
+            conn.info[WRITE] = True
+            try:
+                with Session(bind=conn, expire_on_commit=False) as s, s.begin():
+                    yield s
+            finally:
+                conn.info.pop(WRITE, None)
 
     # -- tenants --------------------------------------------------------------------------------
     def _seal_keyset(self, name: str, keyset: KeySet) -> bytes:
@@ -264,17 +269,26 @@ class Store:
         values = {c.key: getattr(record, c.key) for c in _ATTESTATION_COLUMNS}
         if values.get("draft") is None:
             values["draft"] = False
-        with self._write_lock, self.engine.begin() as conn:
-            if consume_nonce is not None:
-                nonce_id, expires = consume_nonce
-                try:
-                    conn.execute(insert(ConsumedNonce.__table__).values(
-                        tenant_name=record.tenant_name, nonce_id=nonce_id, consumed_at=record.created_at,
-                        expires_at=expires))
-                except IntegrityError:
-                    raise Conflict("nonce.replayed", "this nonce was already used; request a new challenge",
-                                   field="nonce") from None
-            conn.execute(insert(Attestation.__table__).values(**values))
+        with self._write_lock, self.engine.connect() as conn:
+            conn.info[WRITE] = True
+            try:
+                with conn.begin():
+                    self._insert_attestation(conn, record, values, consume_nonce)
+            finally:
+                conn.info.pop(WRITE, None)
+
+    @staticmethod
+    def _insert_attestation(conn, record: Attestation, values: dict, consume_nonce) -> None:
+        if consume_nonce is not None:
+            nonce_id, expires = consume_nonce
+            try:
+                conn.execute(insert(ConsumedNonce.__table__).values(
+                    tenant_name=record.tenant_name, nonce_id=nonce_id, consumed_at=record.created_at,
+                    expires_at=expires))
+            except IntegrityError:
+                raise Conflict("nonce.replayed", "this nonce was already used; request a new challenge",
+                               field="nonce") from None
+        conn.execute(insert(Attestation.__table__).values(**values))
 
     def nonce_consumed(self, tenant: str, nonce_id: str) -> bool:
         table = ConsumedNonce.__table__

@@ -1,0 +1,1 @@
+"""Host identity PKI: the tenant CA that certifies TPM-resident keys after attestation."""

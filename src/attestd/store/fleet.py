@@ -1,0 +1,218 @@
+"""Storage of the fleet: hosts and their history, incidents, identity certificates, the tenant CA,
+webhooks and their deliveries. Every state change and its history row are written in one
+transaction, so replicas on PostgreSQL agree on a host's state."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+
+from attestd.store.models import (
+    Host,
+    HostCertificate,
+    HostEvent,
+    Incident,
+    TenantCA,
+    Webhook,
+    WebhookDelivery,
+)
+from attestd.store.repo import NotFound, Store
+
+__all__ = ["FleetStore", "STATES"]
+
+STATES = ("enrolling", "trusted", "quarantined", "remediating", "retired")
+
+
+class FleetStore:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- CA --------------------------------------------------------------------------------------
+    def get_ca(self, tenant: str) -> TenantCA | None:
+        with self.store.session() as s:
+            return s.get(TenantCA, tenant)
+
+    def add_ca(self, tenant: str, key_der: bytes, cert_der: bytes, *, now: datetime) -> TenantCA:
+        """Store the tenant's CA; if another replica stored one first, that one wins."""
+        sealed = self.store.sealer.seal(key_der, context=f"tenant:{tenant}:ca")
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            with self.store.session() as s:
+                s.add(TenantCA(tenant_name=tenant, key_sealed=sealed, cert_der=cert_der, created_at=now, crl_number=0))
+        except IntegrityError:
+            pass
+        ca = self.get_ca(tenant)
+        assert ca is not None
+        return ca
+
+    def open_ca_key(self, ca: TenantCA) -> bytes:
+        return self.store.sealer.open(ca.key_sealed, context=f"tenant:{ca.tenant_name}:ca")
+
+    def next_crl_number(self, tenant: str) -> int:
+        with self.store.session() as s:
+            s.execute(update(TenantCA).where(TenantCA.tenant_name == tenant)
+                      .values(crl_number=TenantCA.crl_number + 1))
+            return s.get(TenantCA, tenant).crl_number
+
+    # -- hosts -----------------------------------------------------------------------------------
+    def get_host(self, tenant: str, host_id: str) -> Host:
+        with self.store.session() as s:
+            host = s.get(Host, host_id)
+        if host is None or host.tenant_name != tenant:
+            raise NotFound("host.not_found", f"no host {host_id!r} in tenant {tenant!r}", field="hostId")
+        return host
+
+    def host_by_ek(self, tenant: str, ek_fingerprint: str) -> Host | None:
+        with self.store.session() as s:
+            return s.scalar(select(Host).where(Host.tenant_name == tenant, Host.ek_fingerprint == ek_fingerprint))
+
+    def list_hosts(self, tenant: str, *, state: str | None = None) -> list[Host]:
+        with self.store.session() as s:
+            q = select(Host).where(Host.tenant_name == tenant)
+            if state is not None:
+                q = q.where(Host.state == state)
+            return list(s.scalars(q.order_by(Host.created_at, Host.id)))
+
+    def enroll(self, tenant: str, values: dict[str, Any], *, now: datetime, actor: str) -> Host:
+        """Create the host, or re-enroll the one with this EK (new AK, back to ``enrolling``)."""
+        with self.store.session() as s:
+            host = s.scalar(select(Host).where(Host.tenant_name == tenant,
+                                               Host.ek_fingerprint == values["ek_fingerprint"]))
+            previous = None
+            if host is None:
+                host = Host(id=str(uuid.uuid4()), tenant_name=tenant, created_at=now, **values)
+                s.add(host)
+            else:
+                previous = host.state
+                for k, v in values.items():
+                    setattr(host, k, v)
+            host.state = "enrolling"
+            host.updated_at = now
+            s.flush()
+            s.add(HostEvent(host_id=host.id, at=now, from_state=previous, to_state="enrolling",
+                            reason="enroll" if previous is None else "re-enroll", actor=actor, details={}))
+            return host
+
+    def update_host(self, host_id: str, *, now: datetime, **values: Any) -> Host:
+        with self.store.session() as s:
+            host = s.get(Host, host_id)
+            for k, v in values.items():
+                setattr(host, k, v)
+            host.updated_at = now
+            return host
+
+    def transition(self, host_id: str, to_state: str, *, now: datetime, reason: str, actor: str,
+                   details: dict | None = None, expect: Sequence[str] | None = None, **values: Any) -> Host:
+        """Move a host to ``to_state`` (recorded in its history), optionally only from ``expect``."""
+        with self.store.session() as s:
+            host = s.get(Host, host_id, with_for_update=True)
+            if host is None:
+                raise NotFound("host.not_found", f"no host {host_id!r}", field="hostId")
+            if expect is not None and host.state not in expect:
+                from attestd.store.repo import Conflict
+
+                raise Conflict("host.state", f"host {host_id} is {host.state}; this needs {' or '.join(expect)}",
+                               field="state", details={"state": host.state})
+            previous = host.state
+            host.state = to_state
+            host.updated_at = now
+            for k, v in values.items():
+                setattr(host, k, v)
+            s.add(HostEvent(host_id=host_id, at=now, from_state=previous, to_state=to_state, reason=reason,
+                            actor=actor, details=details or {}))
+            return host
+
+    def history(self, host_id: str) -> list[HostEvent]:
+        with self.store.session() as s:
+            return list(s.scalars(select(HostEvent).where(HostEvent.host_id == host_id).order_by(HostEvent.id)))
+
+    # -- incidents -------------------------------------------------------------------------------
+    def open_incident(self, incident: Incident) -> Incident:
+        with self.store.session() as s:
+            s.add(incident)
+            return incident
+
+    def close_incidents(self, host_id: str, *, now: datetime) -> int:
+        with self.store.session() as s:
+            return s.execute(update(Incident).where(Incident.host_id == host_id, Incident.closed_at.is_(None))
+                             .values(closed_at=now)).rowcount
+
+    def list_incidents(self, tenant: str, *, host_id: str | None = None, open_only: bool = False) -> list[Incident]:
+        with self.store.session() as s:
+            q = select(Incident).where(Incident.tenant_name == tenant)
+            if host_id is not None:
+                q = q.where(Incident.host_id == host_id)
+            if open_only:
+                q = q.where(Incident.closed_at.is_(None))
+            return list(s.scalars(q.order_by(Incident.opened_at.desc())))
+
+    def get_incident(self, tenant: str, incident_id: str) -> Incident:
+        with self.store.session() as s:
+            inc = s.get(Incident, incident_id)
+        if inc is None or inc.tenant_name != tenant:
+            raise NotFound("incident.not_found", f"no incident {incident_id!r}", field="incidentId")
+        return inc
+
+    # -- certificates ----------------------------------------------------------------------------
+    def add_certificate(self, cert: HostCertificate) -> None:
+        with self.store.session() as s:
+            s.add(cert)
+
+    def revoke_certificates(self, host_id: str, *, now: datetime) -> int:
+        with self.store.session() as s:
+            return s.execute(update(HostCertificate).where(HostCertificate.host_id == host_id,
+                                                           HostCertificate.revoked_at.is_(None))
+                             .values(revoked_at=now)).rowcount
+
+    def revoked(self, tenant: str, *, now: datetime) -> list[HostCertificate]:
+        """Revoked certificates that have not expired (expired ones need no CRL entry)."""
+        with self.store.session() as s:
+            return list(s.scalars(select(HostCertificate).where(
+                HostCertificate.tenant_name == tenant, HostCertificate.revoked_at.is_not(None),
+                HostCertificate.not_after > now)))
+
+    # -- webhooks --------------------------------------------------------------------------------
+    def add_webhook(self, tenant: str, url: str, secret: bytes, events: list[str], *, now: datetime) -> Webhook:
+        sealed = self.store.sealer.seal(secret, context=f"tenant:{tenant}:webhook")
+        with self.store.session() as s:
+            hook = Webhook(tenant_name=tenant, url=url, secret_sealed=sealed, events=events, created_at=now)
+            s.add(hook)
+            s.flush()
+            return hook
+
+    def webhooks(self, tenant: str) -> list[Webhook]:
+        with self.store.session() as s:
+            return list(s.scalars(select(Webhook).where(Webhook.tenant_name == tenant).order_by(Webhook.id)))
+
+    def webhook_secret(self, hook: Webhook) -> bytes:
+        return self.store.sealer.open(hook.secret_sealed, context=f"tenant:{hook.tenant_name}:webhook")
+
+    def enqueue(self, hook: Webhook, event: str, payload: dict, *, now: datetime) -> int:
+        with self.store.session() as s:
+            d = WebhookDelivery(webhook_id=hook.id, event=event, payload=payload, status="pending", attempts=0,
+                                created_at=now, next_attempt_at=now)
+            s.add(d)
+            s.flush()
+            return d.id
+
+    def due_deliveries(self, now: datetime, limit: int = 50) -> list[tuple[WebhookDelivery, Webhook]]:
+        with self.store.session() as s:
+            rows = s.execute(select(WebhookDelivery, Webhook).join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+                             .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+                             .order_by(WebhookDelivery.id).limit(limit)).all()
+            return [(d, w) for d, w in rows]
+
+    def record_delivery(self, delivery_id: int, **values: Any) -> None:
+        with self.store.session() as s:
+            s.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery_id).values(**values))
+
+    def deliveries(self, tenant: str, limit: int = 100) -> list[WebhookDelivery]:
+        with self.store.session() as s:
+            return list(s.scalars(select(WebhookDelivery).join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+                                  .where(Webhook.tenant_name == tenant)
+                                  .order_by(WebhookDelivery.id.desc()).limit(limit)))
