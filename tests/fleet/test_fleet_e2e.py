@@ -189,6 +189,51 @@ def test_enroll_attest_quarantine_remediate_rejoin(service, tmp_path):
         summary = incidents[0]["summary"]
         assert "PCR 8" in summary and "init=/bin/sh" in summary and "kernel command line changed" in summary
         tpm.close()
+
+        # the same over the command line
+        from typer.testing import CliRunner
+        from attestd.cli.main import app
+
+        run = CliRunner().invoke
+        common = ["--server", url, "--token", token]
+        r = run(app, ["hosts", "list", *common, "--json"])
+        assert r.exit_code == 0 and json.loads(r.output)["hosts"][0]["state"] == "quarantined"
+        r = run(app, ["incidents", "show", incidents[0]["incidentId"], *common])
+        assert r.exit_code == 0 and "init=/bin/sh" in r.output
+        r = run(app, ["hosts", "show", host, *common])
+        assert r.exit_code == 0 and "remediating" in r.output
+        r = run(app, ["hosts", "remediate", host, *common])
+        assert r.exit_code == 0 and "remediating" in r.output
+        r = run(app, ["agent", "attest", "--once", "--server", url, "--tcti", swtpm.tcti, "--state-dir",
+                      str(tmp_path / "agent"), "--eventlog", str(initsh), "--ima", ""])
+        assert r.exit_code == 1 and "baseline.mismatch" in r.output
     finally:
         swtpm.__exit__(None, None, None)
 
+
+
+def test_agent_command_line(service, tmp_path):
+    from typer.testing import CliRunner
+    from attestd.cli.main import app
+
+    url, token = service
+    run = CliRunner().invoke
+    with SwTPM() as swtpm:
+        log = QEMU / "sb-second" / "binary_bios_measurements"
+        replay_into_swtpm(swtpm, log.read_bytes())
+        state = tmp_path / "agent"
+        r = run(app, ["agent", "enroll", "--server", url, "--token", token, "--tcti", swtpm.tcti,
+                      "--state-dir", str(state), "--name", "db-1"])
+        assert r.exit_code == 0, r.output
+        host = json.loads((state / "agent.json").read_text())["hostId"]
+        r = run(app, ["agent", "attest", "--once", "--server", url, "--tcti", swtpm.tcti, "--state-dir", str(state),
+                      "--eventlog", str(log), "--ima", ""])
+        assert r.exit_code == 0, r.output
+        assert f"host {host} is trusted" in r.output
+        cert = x509.load_pem_x509_certificate((state / "identity.pem").read_bytes())
+        assert cert.subject.rfc4514_string() == f"O=default,CN={host}"
+        r = run(app, ["hosts", "retire", host, "--server", url, "--token", token])
+        assert r.exit_code == 0 and "retired" in r.output
+        r = run(app, ["agent", "attest", "--once", "--server", url, "--tcti", swtpm.tcti, "--state-dir", str(state),
+                      "--eventlog", str(log), "--ima", ""])
+        assert r.exit_code == 1 and "host.retired" in r.output

@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from attestd import __version__
-from attestd.cli import baseline, claims, eventlog, ima, policy, quote, serve, tee
+from attestd.cli import baseline, claims, eventlog, fleet, ima, policy, quote, serve, tee
 
 app = typer.Typer(
     name="attestd",
@@ -25,6 +25,9 @@ app.add_typer(policy.app, name="policy")
 app.add_typer(tee.app, name="tee")
 app.command("claims")(claims.claims_cmd)
 app.add_typer(baseline.app, name="baseline")
+app.add_typer(fleet.agent_app, name="agent")
+app.add_typer(fleet.hosts_app, name="hosts")
+app.add_typer(fleet.incidents_app, name="incidents")
 app.command("serve")(serve.serve)
 app.add_typer(serve.audit_app, name="audit")
 
