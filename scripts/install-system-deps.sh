@@ -3,7 +3,7 @@
 # Idempotent: does nothing when everything is already present.
 set -euo pipefail
 PKGS=(python3 python3-venv python3-pip swtpm swtpm-tools tpm2-tools libtss2-dev pkg-config
-      qemu-system-x86 ovmf cpio mtools dosfstools busybox-static xz-utils zstd)
+      qemu-system-x86 ovmf cpio mtools dosfstools busybox-static xz-utils zstd postgresql openssl)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
