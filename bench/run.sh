@@ -19,5 +19,8 @@ echo
 echo "## TEE evidence: verifications/s"
 .venv/bin/python bench/tee_bench.py
 echo
-echo "## The service under load (SQLite; add --database-url for PostgreSQL)"
-.venv/bin/python bench/load/load_bench.py --requests 2000 --concurrency 4 --workers 1 2 --profile
+echo "## The service under load (SQLite and PostgreSQL)"
+pg=$(mktemp -d /tmp/attestd-pg-XXXX); chmod 755 "$pg"
+url=$(bash scripts/postgres.sh start "$pg/data")
+.venv/bin/python bench/load/load_bench.py --requests 2000 --concurrency 4 --workers 1 2 --database-url "$url" --profile
+bash scripts/postgres.sh stop "$pg/data"

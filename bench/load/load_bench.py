@@ -97,6 +97,19 @@ class Quoter:
         self.tpm.__exit__(None, None, None)
 
 
+def _reset_postgres(url: str) -> None:
+    """Every configuration starts on an empty database (the server bootstraps a fresh tenant)."""
+    from sqlalchemy import create_engine, text
+
+    from attestd.store.db import normalize_url
+
+    engine = create_engine(normalize_url(url))
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
 class Server:
     def __init__(self, workers: int, database_url: str | None) -> None:
         self.dir = tempfile.TemporaryDirectory(prefix="attestd-load-")
@@ -106,6 +119,7 @@ class Server:
                str(self.port), "--workers", str(workers)]
         if database_url:
             cmd += ["--database-url", database_url]
+            _reset_postgres(database_url)
         env = {**os.environ, "ATTESTD_LOG_LEVEL": "warning"}
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         deadline = time.monotonic() + 60
