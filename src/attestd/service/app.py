@@ -465,6 +465,9 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
                             "details": e.details} for e in st.store.list_events(t, limit=limit)]}
 
     from attestd.service.fleet import register_fleet_routes
+    from attestd.service.tee_routes import register_tee_routes
+
+    register_tee_routes(app, st, admin=admin)
 
     app.state.fleet = register_fleet_routes(app, st, admin=admin, attest=_attest_tpm)
     return app

@@ -55,6 +55,12 @@ class Settings:
     #: PEM bundle of EK manufacturer root (and intermediate) certificates. When set, enrollment
     #: requires an EK certificate that chains to them.
     ek_roots_file: str | None = None
+    #: TEE trust anchors and collateral (the /attest/SevSnpVm|SgxEnclave|OpenEnclave|TdxVm routes):
+    #: AMD ARK/ASK PEM files (several separated by the OS path separator), the Intel SGX Root CA,
+    #: and a directory of Intel collateral (TCB info, QE identity, CRLs). Nothing is trusted by default.
+    tee_amd_roots: str | None = None
+    tee_intel_root: str | None = None
+    tee_collateral_dir: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
