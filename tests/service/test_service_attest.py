@@ -199,3 +199,22 @@ def test_another_tenants_nonce_is_refused(service, booted):
     set_policy(service, NO_AIK)
     r = attest(service, booted.evidence(challenge(service, "other")))
     assert r.status_code == 400 and r.json()["code"] == "nonce.invalid"
+
+
+def test_candidate_policy_against_past_attestations(service, booted):
+    """'What would this policy have denied?' - evaluated on the stored evidence, nothing activated."""
+    set_policy(service, NO_AIK)
+    for _ in range(2):
+        assert attest(service, booted.evidence(challenge(service))).status_code == 200
+    strict = NO_AIK.replace('=> permit();', '[type=="kernelParameters", value=="quiet"] => permit();')
+    r = service.client.post("/tenants/default/policies/Tpm:test?last=10", content=strict, headers=service.admin)
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["evaluated"] >= 2 and doc["wouldDeny"] >= 2 and doc["changed"] >= 2
+    changed = [a for a in doc["attestations"] if a["recorded"] == "permit"]
+    assert changed and all(a["candidate"] == "deny" and "explanation" in a for a in changed)
+    # the active policy did not change
+    assert service.client.get("/tenants/default/policies/Tpm", headers=service.admin).json()["policy"] == NO_AIK
+    r = service.client.post("/tenants/default/policies/Tpm:test", content="version=1.0; nonsense",
+                            headers=service.admin)
+    assert r.status_code == 400 and r.json()["code"] == "policy.syntax"

@@ -301,7 +301,7 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
         st.metrics.attestations.labels("tpm", outcome, reason).inc()
 
     def _attest_tpm(request: Request, t: str, evidence: TpmEvidence, *, ak_enrolled: bool = False,
-                    baseline: dict | None = None) -> JSONResponse:
+                    baseline: dict | None = None, host_id: str | None = None) -> JSONResponse:
         tenant = st.tenants.get(t, cached=True)
         now = st.clock()
         draft = evidence.draftPolicyForAttestation is not None
@@ -330,7 +330,7 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
         record = Attestation(id=str(uuid.UUID(bytes=st.randbytes(16), version=4)), tenant_name=t, created_at=now,
                              attestation_type="Tpm", evidence=evidence.model_dump(exclude_none=True), draft=draft,
                              policy_version_id=policy_row.id if policy_row else None, policy_hash=p_hash,
-                             nonce_id=nonce.nonce_id)
+                             nonce_id=nonce.nonce_id, host_id=host_id)
         try:
             result = pipeline.run_tpm(evidence, nonce, policy, now=now, ak_enrolled=ak_enrolled, baseline=baseline)
         except (EvidenceError, VerificationError) as exc:
@@ -403,6 +403,29 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
         tenant = await run_in_threadpool(st.tenants.get, t)
         row = await run_in_threadpool(lambda: st.tenants.reset_policy(tenant, kind, body, actor=p.actor))
         return _policy_response(row, "Removed")
+
+    @app.post("/tenants/{t}/policies/{attestation_type}:test", tags=["policies"], openapi_extra=_RAW_BODY)
+    async def test_policy(request: Request, t: str, attestation_type: str,
+                          last: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
+        """What would this candidate policy have decided for the last N attestations? Nothing is
+        activated: the body (policy text or JWS) is checked as a PUT would check it."""
+        from attestd.service.audit import evaluate_candidate
+
+        await run_in_threadpool(admin, request, t)
+        kind = canonical_type(attestation_type)
+        if kind != "Tpm":
+            raise ApiError(400, "policy.test_type", "candidate evaluation is available for Tpm policies",
+                           field="attestationType")
+        body = await request.body()
+        tenant = await run_in_threadpool(st.tenants.get, t)
+
+        def run() -> dict[str, Any]:
+            from attestd.service.tenants import _text
+
+            text, _ = st.tenants.parse_policy_document(tenant, _text(body, "policy"), field="policy")
+            return evaluate_candidate(st, t, text, last=last)
+
+        return await run_in_threadpool(run)
 
     @app.get("/tenants/{t}/policies/{attestation_type}/history", tags=["policies"])
     def policy_history(request: Request, t: str, attestation_type: str) -> dict[str, Any]:

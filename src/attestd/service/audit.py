@@ -20,7 +20,21 @@ from attestd.service.evidence import TpmEvidence
 from attestd.service.nonces import check_nonce
 from attestd.service.problems import ApiError
 
-__all__ = ["reverify"]
+__all__ = ["reverify", "evaluate_candidate"]
+
+
+def _enrolled(state: ServiceState, record, evidence: TpmEvidence) -> bool:
+    """A fleet attestation's AK counts as validated if it is still the host's enrolled AK."""
+    if not record.host_id:
+        return False
+    from attestd.store.fleet import FleetStore
+    from attestd.tpm import parse_public_any
+
+    try:
+        host = FleetStore(state.store).get_host(record.tenant_name, record.host_id)
+    except AttestdError:
+        return False
+    return parse_public_any(evidence.ak_bytes()).name == host.ak_name
 
 
 def reverify(state: ServiceState, attestation_id: str) -> dict[str, Any]:
@@ -51,7 +65,8 @@ def reverify(state: ServiceState, attestation_id: str) -> dict[str, Any]:
                 raise ApiError(404, "policy.version_missing", "the recorded policy version no longer exists")
             text = row.text
             checks["policyHash"] = row.policy_hash == record.policy_hash
-        result = pipeline.run_tpm(evidence, nonce, compile_policy(text), now=record.created_at)
+        result = pipeline.run_tpm(evidence, nonce, compile_policy(text), now=record.created_at,
+                                  ak_enrolled=_enrolled(state, record, evidence))
         again["outcome"] = "permit" if result.decision.permitted else "deny"
         if result.decision.permitted:
             again["issuedClaims"] = pipeline.jsonable(result.decision.issued_claims)
@@ -63,3 +78,32 @@ def reverify(state: ServiceState, attestation_id: str) -> dict[str, Any]:
             and all(v is not False for v in checks.values()))
     return {"id": record.id, "tenant": record.tenant_name, "createdAt": record.created_at.isoformat(),
             "same": same, "stored": stored, "reverified": again, "checks": checks}
+
+
+def evaluate_candidate(state: ServiceState, tenant: str, text: str, *, last: int) -> dict[str, Any]:
+    """What would ``text`` have decided for the tenant's last ``last`` TPM attestations? Each stored
+    evidence is verified again (at its recorded time, its nonce checked but not consumed) and the
+    candidate evaluated; the result lists every attestation whose outcome would change."""
+    policy = compile_policy(text)
+    rows = [r for r in state.store.list_attestations(tenant, limit=last) if r.attestation_type == "Tpm"]
+    items = []
+    counts = {"permit": 0, "deny": 0, "error": 0}
+    for record in rows:
+        item: dict[str, Any] = {"id": record.id, "createdAt": record.created_at.isoformat(),
+                                "recorded": record.outcome}
+        try:
+            evidence = TpmEvidence.model_validate(record.evidence)
+            nonce = check_nonce(state.store.sealer.nonce_key(tenant), tenant, evidence.nonce, now=record.created_at)
+            result = pipeline.run_tpm(evidence, nonce, policy, now=record.created_at,
+                                      ak_enrolled=_enrolled(state, record, evidence))
+            item["candidate"] = "permit" if result.decision.permitted else "deny"
+            if not result.decision.permitted:
+                item["explanation"] = result.decision.explanation
+        except AttestdError as exc:
+            item["candidate"], item["errorCode"] = "error", exc.code
+        item["changed"] = item["candidate"] != record.outcome
+        counts[item["candidate"]] += 1
+        items.append(item)
+    return {"policyHash": policy.hash, "evaluated": len(items), "wouldPermit": counts["permit"],
+            "wouldDeny": counts["deny"], "errors": counts["error"],
+            "changed": sum(1 for i in items if i["changed"]), "attestations": items}

@@ -262,7 +262,7 @@ class FleetService:
             raise VerificationError("host.ak_mismatch", "the evidence's AK is not the AK this host enrolled", field="ak")
         base = TpmEvidence.model_validate(evidence.model_dump(exclude={"identity"}, exclude_none=True))
         try:
-            response = attest(request, tenant, base, ak_enrolled=True, baseline=host.baseline)
+            response = attest(request, tenant, base, ak_enrolled=True, baseline=host.baseline, host_id=host.id)
         except AttestdError as exc:
             if isinstance(exc, VerificationError) or exc.code == "attestation.denied":
                 self._quarantine(host, exc)

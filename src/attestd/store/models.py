@@ -134,6 +134,8 @@ class Attestation(Base):
     draft: Mapped[bool] = mapped_column(Boolean, default=False)
     nonce_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     token_jti: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    #: the enrolled host whose AK made the quote (fleet attestations; ``aikValidated`` came from it)
+    host_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
 
 class AuditEvent(Base):
