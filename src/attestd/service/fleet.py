@@ -169,15 +169,22 @@ class FleetService:
         self.st = st
         self.fleet = FleetStore(st.store)
         self.notifier = Notifier(self.fleet, st.clock)
+        self._cas: dict[str, tuple[Any, x509.Certificate]] = {}
 
     # -- CA --------------------------------------------------------------------------------------
     def ca(self, tenant: str):
+        """The tenant CA (key, certificate), created on first use and kept in memory."""
+        cached = self._cas.get(tenant)
+        if cached is not None:
+            return cached
         row = self.fleet.get_ca(tenant)
         if row is None:
             key, cert = create_ca(tenant, now=self.st.clock())
             row = self.fleet.add_ca(tenant, dump_ca_key(key), cert.public_bytes(serialization.Encoding.DER),
                                     now=self.st.clock())
-        return load_ca_key(self.fleet.open_ca_key(row)), x509.load_der_x509_certificate(row.cert_der)
+        pair = (load_ca_key(self.fleet.open_ca_key(row)), x509.load_der_x509_certificate(row.cert_der))
+        self._cas[tenant] = pair
+        return pair
 
     # -- events ----------------------------------------------------------------------------------
     def notify(self, tenant: str, event: str, host: Host, **extra: Any) -> None:
@@ -283,16 +290,17 @@ class FleetService:
             if reason == "rejoin":
                 self.fleet.close_incidents(host.id, now=now)
                 self.notify(tenant, "rejoin", host, attestationId=attestation_id)
-        else:
+        elif evidence.identity is None:
             host = self.fleet.update_host(host.id, now=now, last_attested_at=now,
                                           last_good_attestation_id=attestation_id)
         if evidence.identity is not None:
-            doc.update(self._identity(tenant, host, evidence))
+            doc.update(self._identity(tenant, host, evidence, last_attested_at=now,
+                                      last_good_attestation_id=attestation_id))
         doc["hostId"] = host.id
         doc["state"] = host.state
         return JSONResponse(doc, headers={"x-attestd-attestation-id": attestation_id or ""})
 
-    def _identity(self, tenant: str, host: Host, evidence: HostEvidence) -> dict[str, Any]:
+    def _identity(self, tenant: str, host: Host, evidence: HostEvidence, **host_values: Any) -> dict[str, Any]:
         proof = evidence.identity
         public = _b64(proof.public, "identity.public")
         nonce = decode_b64(evidence.nonce)
@@ -304,14 +312,15 @@ class FleetService:
             raise type(exc)(exc.code, exc.message, field="identity", offset=exc.offset) from None
         ca_key, ca_cert = self.ca(tenant)
         now = self.st.clock()
-        self.fleet.revoke_certificates(host.id, now=now)  # the previous one is superseded
         cert = issue_host_certificate(ca_key, ca_cert, key.public_key(), tenant=tenant, host_id=host.id, now=now,
                                       lifetime=_dt.timedelta(seconds=max(3 * host.interval_seconds, 3600)))
         der = cert.public_bytes(serialization.Encoding.DER)
-        self.fleet.add_certificate(HostCertificate(
-            serial=format(cert.serial_number, "x"), tenant_name=tenant, host_id=host.id,
-            not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc, der=der))
-        self.fleet.update_host(host.id, now=now, identity_public=public, cert_serial=format(cert.serial_number, "x"))
+        serial = format(cert.serial_number, "x")
+        # the previous certificate is superseded (revoked), the new one stored, the host updated: one transaction
+        self.fleet.replace_certificate(HostCertificate(
+            serial=serial, tenant_name=tenant, host_id=host.id, not_before=cert.not_valid_before_utc,
+            not_after=cert.not_valid_after_utc, der=der), now=now, identity_public=public, cert_serial=serial,
+            **host_values)
         return {"certificate": cert.public_bytes(serialization.Encoding.PEM).decode(),
                 "caCertificate": ca_cert.public_bytes(serialization.Encoding.PEM).decode()}
 

@@ -33,7 +33,7 @@ class FleetStore:
 
     # -- CA --------------------------------------------------------------------------------------
     def get_ca(self, tenant: str) -> TenantCA | None:
-        with self.store.session() as s:
+        with self.store.read_session() as s:
             return s.get(TenantCA, tenant)
 
     def add_ca(self, tenant: str, key_der: bytes, cert_der: bytes, *, now: datetime) -> TenantCA:
@@ -61,7 +61,7 @@ class FleetStore:
 
     # -- hosts -----------------------------------------------------------------------------------
     def get_host(self, tenant: str, host_id: str) -> Host:
-        with self.store.session() as s:
+        with self.store.read_session() as s:
             host = s.get(Host, host_id)
         if host is None or host.tenant_name != tenant:
             raise NotFound("host.not_found", f"no host {host_id!r} in tenant {tenant!r}", field="hostId")
@@ -163,6 +163,18 @@ class FleetStore:
         with self.store.session() as s:
             s.add(cert)
 
+    def replace_certificate(self, cert: HostCertificate, *, now: datetime, **host_values: Any) -> Host:
+        """Revoke the host's current certificates, store ``cert`` and update the host: one transaction."""
+        with self.store.session() as s:
+            s.execute(update(HostCertificate).where(HostCertificate.host_id == cert.host_id,
+                                                    HostCertificate.revoked_at.is_(None)).values(revoked_at=now))
+            s.add(cert)
+            host = s.get(Host, cert.host_id)
+            for k, v in host_values.items():
+                setattr(host, k, v)
+            host.updated_at = now
+            return host
+
     def revoke_certificates(self, host_id: str, *, now: datetime) -> int:
         with self.store.session() as s:
             return s.execute(update(HostCertificate).where(HostCertificate.host_id == host_id,
@@ -186,7 +198,7 @@ class FleetStore:
             return hook
 
     def webhooks(self, tenant: str) -> list[Webhook]:
-        with self.store.session() as s:
+        with self.store.read_session() as s:
             return list(s.scalars(select(Webhook).where(Webhook.tenant_name == tenant).order_by(Webhook.id)))
 
     def webhook_secret(self, hook: Webhook) -> bytes:

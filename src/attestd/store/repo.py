@@ -89,6 +89,12 @@ class Store:
         self.engine.dispose()
 
     @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A read-only transaction: no write lock (WAL readers do not block the writer)."""
+        with self.engine.connect() as conn, Session(bind=conn, expire_on_commit=False) as s:
+            yield s
+
+    @contextmanager
     def session(self) -> Iterator[Session]:
         """A transaction that may write: on SQLite one at a time per process, and BEGIN IMMEDIATE."""
         with self._write_lock, self.engine.connect() as conn:
