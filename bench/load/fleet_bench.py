@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx  # noqa: E402
-from load_bench import LOG, Server, _pct  # noqa: E402
+from load_bench import LOG, Server, _pct, send_all  # noqa: E402
 
 from attestd.agent.client import Agent, AgentConfig  # noqa: E402
 from attestd.agent.tpm import AgentTPM  # noqa: E402
@@ -72,40 +72,9 @@ class SimHost:
 
 
 async def blast_hosts(url: str, items: list[tuple[str, dict]], concurrency: int):
-    """Send every (host, evidence) once, in generation order, from ``concurrency`` keep-alive
-    connections (the minimal HTTP/1.1 client of load_bench)."""
-    address, port = url.removeprefix("http://").split(":")
-    pending = [(f"/tenants/default/hosts/{host}/attest", json.dumps(doc).encode()) for host, doc in reversed(items)]
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-
-    async def connection() -> None:
-        reader, writer = await asyncio.open_connection(address, int(port))
-        try:
-            while pending:
-                path, body = pending.pop()
-                t = time.perf_counter()
-                writer.write(f"POST {path} HTTP/1.1\r\nHost: {address}:{port}\r\nContent-Type: application/json\r\n"
-                             f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
-                status_line = await reader.readline()
-                length = 0
-                while True:
-                    line = await reader.readline()
-                    if line in (b"\r\n", b""):
-                        break
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                await reader.readexactly(length)
-                latencies.append(time.perf_counter() - t)
-                code = int(status_line.split()[1])
-                statuses[code] = statuses.get(code, 0) + 1
-        finally:
-            writer.close()
-
-    start = time.perf_counter()
-    await asyncio.gather(*(connection() for _ in range(concurrency)))
-    return time.perf_counter() - start, latencies, statuses
+    """Send every (host, evidence) once, in generation order (load_bench's client)."""
+    return await send_all(url, [(f"/tenants/default/hosts/{host}/attest", json.dumps(doc).encode())
+                                for host, doc in items], concurrency)
 
 
 def main() -> None:

@@ -155,24 +155,24 @@ def prepare(server: Server, quoter: Quoter, n: int) -> list[dict]:
     return docs
 
 
-async def blast(url: str, docs: list[dict], concurrency: int) -> tuple[float, list[float], dict[int, int]]:
-    """Send every document once from ``concurrency`` keep-alive connections; a minimal HTTP/1.1
-    client on asyncio streams, so the load generator spends little of the machine's CPU."""
-    host, port = url.removeprefix("http://").split(":")
-    bodies = [json.dumps(d).encode() for d in docs]
+async def send_all(url: str, items: list[tuple[str, bytes]], concurrency: int
+                   ) -> tuple[float, list[float], dict[int, int]]:
+    """POST every ``(path, JSON body)`` once from ``concurrency`` keep-alive connections: a minimal
+    HTTP/1.1 client on asyncio streams, so the load generator spends little of the machine's CPU.
+    Returns (seconds, per-request latencies, responses by status)."""
+    address, port = url.removeprefix("http://").split(":")
+    pending = list(reversed(items))
     latencies: list[float] = []
     statuses: dict[int, int] = {}
-    pending = list(reversed(bodies))
-    head = (f"POST /tenants/default/attest/Tpm HTTP/1.1\r\nHost: {host}:{port}\r\n"
-            "Content-Type: application/json\r\nContent-Length: ").encode()
 
     async def connection() -> None:
-        reader, writer = await asyncio.open_connection(host, int(port))
+        reader, writer = await asyncio.open_connection(address, int(port))
         try:
             while pending:
-                body = pending.pop()
+                path, body = pending.pop()
                 t = time.perf_counter()
-                writer.write(head + str(len(body)).encode() + b"\r\n\r\n" + body)
+                writer.write(f"POST {path} HTTP/1.1\r\nHost: {address}:{port}\r\nContent-Type: application/json\r\n"
+                             f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
                 status_line = await reader.readline()
                 length = 0
                 while True:
@@ -192,6 +192,11 @@ async def blast(url: str, docs: list[dict], concurrency: int) -> tuple[float, li
     start = time.perf_counter()
     await asyncio.gather(*(connection() for _ in range(concurrency)))
     return time.perf_counter() - start, latencies, statuses
+
+
+async def blast(url: str, docs: list[dict], concurrency: int) -> tuple[float, list[float], dict[int, int]]:
+    """Every evidence document once to ``/tenants/default/attest/Tpm``."""
+    return await send_all(url, [("/tenants/default/attest/Tpm", json.dumps(d).encode()) for d in docs], concurrency)
 
 
 def _pct(values: list[float], q: float) -> float:
