@@ -118,8 +118,15 @@ def test_enroll_attest_quarantine_remediate_rejoin(service, tmp_path):
         host = agent.enroll()
         assert api.get(f"/tenants/default/hosts/{host}").json()["state"] == "enrolling"
 
+        # a secret the service releases after attestation, sealed to this TPM and the attested PCRs
+        r = api.put(f"/tenants/default/hosts/{host}/secrets/disk-key",
+                    json={"value": __import__("base64").b64encode(b"luks passphrase").decode()})
+        assert r.status_code == 200, r.text
+
         # 1. the default policy (linux-secure-boot, aikValidated from credential activation) permits
         answer = agent.attest()
+        (sealed,) = answer["sealedSecrets"]
+        assert sealed["name"] == "disk-key" and agent.unseal(sealed) == b"luks passphrase"
         assert answer["state"] == "trusted" and answer["token"]
         cert = x509.load_pem_x509_certificate(answer["certificate"].encode())
         ca_pem = api.get("/tenants/default/ca.pem").content
@@ -134,8 +141,12 @@ def test_enroll_attest_quarantine_remediate_rejoin(service, tmp_path):
         assert f"urn:attestd:host:default:{host}" in str(cert.extensions.get_extension_for_class(
             x509.SubjectAlternativeName).value)
 
-        # 2. a covered PCR changes after boot: the log no longer replays -> quarantine
+        # 2. a covered PCR changes after boot: the sealed secret no longer opens, and the log no
+        #    longer replays -> quarantine
         swtpm.extend(8, {"sha256": b"\x42" * 32, "sha1": b"\x42" * 20})
+        from attestd.agent.tpm import TPMError
+        with pytest.raises(TPMError):
+            agent.unseal(sealed)
         with pytest.raises(AgentError) as info:
             agent.attest()
         assert info.value.code == "eventlog.replay_mismatch"

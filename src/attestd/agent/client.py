@@ -150,6 +150,13 @@ class Agent:
         self._save(lastAttestation=answer.get("state"))
         return answer
 
+    def unseal(self, sealed: dict[str, Any]) -> bytes:
+        """Open one of the ``sealedSecrets`` an attestation returned, inside the TPM (PolicyPCR)."""
+        ek = self.tpm.ek(self.config.ek_alg)
+        selection = "+".join(f"{bank}:{','.join(map(str, pcrs))}" for bank, pcrs in sealed["pcrSelection"].items())
+        return self.tpm.unseal(ek, base64.b64decode(sealed["public"]), base64.b64decode(sealed["duplicate"]),
+                               base64.b64decode(sealed["encryptedSeed"]), selection)
+
     def run(self, *, interval: float | None = None, stop: Callable[[], bool] = lambda: False,
             sleep: Callable[[float], None] = time.sleep) -> None:
         """Attest every ``interval`` seconds; on failure retry with backoff (2^n s, max the interval)

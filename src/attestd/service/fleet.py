@@ -53,6 +53,7 @@ from attestd.store.models import Host, HostCertificate, Incident
 from attestd.tpm import check_ak_attributes, load_ek_certificate, parse_public_any, verify_certify, verify_ek_chain
 from attestd.tpm.credential import make_credential
 from attestd.tpm.ekcert import check_ek_matches, load_certificates
+from attestd.tpm.seal import seal_to_ek
 
 __all__ = ["register_fleet_routes", "FleetService", "WEBHOOK_EVENTS"]
 
@@ -89,6 +90,11 @@ class HostEvidence(TpmEvidence):
 
     model_config = ConfigDict(extra="forbid", title="HostEvidence")
     identity: IdentityProof | None = None
+
+
+class SecretRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    value: str = Field(..., min_length=4, max_length=256, description="the secret, base64 (1-128 bytes)")
 
 
 class WebhookRequest(BaseModel):
@@ -296,6 +302,9 @@ class FleetService:
         if evidence.identity is not None:
             doc.update(self._identity(tenant, host, evidence, last_attested_at=now,
                                       last_good_attestation_id=attestation_id))
+        sealed = self._sealed_secrets(host, base)
+        if sealed:
+            doc["sealedSecrets"] = sealed
         doc["hostId"] = host.id
         doc["state"] = host.state
         return JSONResponse(doc, headers={"x-attestd-attestation-id": attestation_id or ""})
@@ -323,6 +332,21 @@ class FleetService:
             **host_values)
         return {"certificate": cert.public_bytes(serialization.Encoding.PEM).decode(),
                 "caCertificate": ca_cert.public_bytes(serialization.Encoding.PEM).decode()}
+
+    def _sealed_secrets(self, host: Host, evidence: TpmEvidence) -> list[dict[str, Any]]:
+        """The host's secrets, each sealed to its EK and to the PCR values this attestation just
+        proved (the SHA-256 bank of the verified quote): openable only by that TPM in that state."""
+        secrets_ = self.fleet.secrets(host.id)
+        if not secrets_:
+            return []
+        pcrs = {"sha256": evidence.pcr_values().get("sha256", {})}
+        if not pcrs["sha256"]:
+            return []
+        out = []
+        for name, value in secrets_:
+            blob = seal_to_ek(host.ek_public, value, pcrs)
+            out.append({"name": name, **blob.to_json()})
+        return out
 
     def _quarantine(self, host: Host, exc: AttestdError) -> None:
         now = self.st.clock()
@@ -447,6 +471,18 @@ def register_fleet_routes(app: FastAPI, st: Any, *, admin: Callable[[Request, st
         Baseline.from_json(body)  # baseline.invalid names the bad member
         host = svc.fleet.update_host(h, now=st.clock(), baseline=body)
         return svc.host_json(host)
+
+    @app.put("/tenants/{t}/hosts/{h}/secrets/{name}", tags=tags)
+    def set_host_secret(request: Request, t: str, h: str, name: str, body: SecretRequest) -> dict[str, Any]:
+        """A secret released to the host after each successful attestation, sealed to its TPM and
+        the attested PCR values (1-128 bytes, base64)."""
+        admin(request, t)
+        svc.fleet.get_host(t, h)
+        value = _b64(body.value, "value")
+        if len(value) > 128:
+            raise EvidenceError("secret.size", "a sealed secret is at most 128 bytes", field="value")
+        svc.fleet.set_secret(h, name, value, now=st.clock())
+        return {"hostId": h, "name": name}
 
     @app.get("/tenants/{t}/incidents", tags=tags)
     def list_incidents(request: Request, t: str, host: str | None = None, open: bool = False) -> dict[str, Any]:

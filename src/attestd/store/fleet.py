@@ -15,6 +15,7 @@ from attestd.store.models import (
     Host,
     HostCertificate,
     HostEvent,
+    HostSecret,
     Incident,
     TenantCA,
     Webhook,
@@ -187,6 +188,22 @@ class FleetStore:
             return list(s.scalars(select(HostCertificate).where(
                 HostCertificate.tenant_name == tenant, HostCertificate.revoked_at.is_not(None),
                 HostCertificate.not_after > now)))
+
+    # -- secrets released to hosts ----------------------------------------------------------------
+    def set_secret(self, host_id: str, name: str, value: bytes, *, now: datetime) -> None:
+        sealed = self.store.sealer.seal(value, context=f"host:{host_id}:secret:{name}")
+        with self.store.session() as s:
+            row = s.get(HostSecret, (host_id, name))
+            if row is None:
+                s.add(HostSecret(host_id=host_id, name=name, value_sealed=sealed, created_at=now))
+            else:
+                row.value_sealed, row.created_at = sealed, now
+
+    def secrets(self, host_id: str) -> list[tuple[str, bytes]]:
+        with self.store.read_session() as s:
+            rows = list(s.scalars(select(HostSecret).where(HostSecret.host_id == host_id).order_by(HostSecret.name)))
+        return [(r.name, self.store.sealer.open(r.value_sealed, context=f"host:{host_id}:secret:{r.name}"))
+                for r in rows]
 
     # -- webhooks --------------------------------------------------------------------------------
     def add_webhook(self, tenant: str, url: str, secret: bytes, events: list[str], *, now: datetime) -> Webhook:

@@ -126,9 +126,22 @@ def upgrade() -> None:
     with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
         batch_op.create_index('ix_webhook_deliveries_status', ['status', 'next_attempt_at'], unique=False)
 
+    _host_secrets()
+
+
+def _host_secrets() -> None:
+    op.create_table('host_secrets',
+    sa.Column('host_id', sa.String(length=36), nullable=False),
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('value_sealed', sa.LargeBinary(), nullable=False),
+    sa.Column('created_at', attestd.store.types.UtcDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['host_id'], ['hosts.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('host_id', 'name')
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('host_secrets')
     with op.batch_alter_table('attestations', schema=None) as batch_op:
         batch_op.drop_column('host_id')
     with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
