@@ -187,8 +187,13 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
                     n = await run_in_threadpool(st.store.prune_nonces, st.clock())
                     if n:
                         log.info("pruned expired nonces", extra={"count": n})
+                    fleet = getattr(app.state, "fleet", None)
+                    if fleet is not None:
+                        stale = await run_in_threadpool(fleet.mark_stale)
+                        if stale:
+                            log.warning("hosts stale", extra={"hosts": stale})
                 except Exception:  # keep serving; readyz reports the database
-                    log.exception("nonce pruning failed")
+                    log.exception("housekeeping failed")
 
         task = asyncio.create_task(housekeeping())
         try:

@@ -55,6 +55,8 @@ class Settings:
     #: PEM bundle of EK manufacturer root (and intermediate) certificates. When set, enrollment
     #: requires an EK certificate that chains to them.
     ek_roots_file: str | None = None
+    #: a trusted host whose last attestation is older than interval x this becomes ``stale``
+    stale_margin: float = 1.5
     #: TEE trust anchors and collateral (the /attest/SevSnpVm|SgxEnclave|OpenEnclave|TdxVm routes):
     #: AMD ARK/ASK PEM files (several separated by the OS path separator), the Intel SGX Root CA,
     #: and a directory of Intel collateral (TCB info, QE identity, CRLs). Nothing is trusted by default.
@@ -120,6 +122,13 @@ def _coerce(name: str, value: Any, source: str) -> Any:
             raise ValueError
         if kind == "Path":
             return Path(str(value))
+        if kind == "float":
+            if isinstance(value, bool):
+                raise ValueError
+            result = float(value)
+            if not result > 0:
+                raise ValueError
+            return result
         if not isinstance(value, (str, int, float)):
             raise ValueError
         return str(value)

@@ -17,7 +17,8 @@ quarantine and incidents, remediation and rejoin, webhooks. Routes (see docs/fle
 ``POST /tenants/{t}/webhooks``, ``GET .../webhooks/deliveries``  signed event notifications
 ==========================================================  =====================================
 
-States: ``enrolling`` -> ``trusted`` (first successful attestation after activation) <->
+States: ``enrolling`` -> ``trusted`` (first successful attestation after activation) <-> ``stale``
+(missed its interval by ``stale_margin``; attesting again makes it trusted) and <->
 ``quarantined`` (any verification failure, policy denial or baseline difference) -> ``remediating``
 (an operator's ``:remediate``) -> ``trusted`` (the next successful attestation); ``retired`` is final.
 A quarantined host gets no token until it has been remediated and attests cleanly.
@@ -60,7 +61,6 @@ __all__ = ["register_fleet_routes", "FleetService", "WEBHOOK_EVENTS"]
 log = logging.getLogger("attestd.fleet")
 WEBHOOK_EVENTS = ("quarantine", "remediation", "rejoin", "stale", "enroll", "retire")
 _ACTIVATION_TTL = _dt.timedelta(minutes=10)
-_STALE_MARGIN = 1.5
 _MAX_ATTEMPTS = 8
 
 
@@ -288,8 +288,8 @@ class FleetService:
                            "the host is quarantined: an operator must remediate it before it can rejoin",
                            field="hostId", details={"attestationId": attestation_id})
         doc = json.loads(response.body)
-        if host.state in ("enrolling", "remediating"):
-            reason = "first attestation" if host.state == "enrolling" else "rejoin"
+        if host.state in ("enrolling", "remediating", "stale"):
+            reason = {"enrolling": "first attestation", "remediating": "rejoin", "stale": "attested again"}[host.state]
             host = self.fleet.transition(host.id, "trusted", now=now, reason=reason, actor="attestation",
                                          details={"attestationId": attestation_id},
                                          last_attested_at=now, last_good_attestation_id=attestation_id)
@@ -372,10 +372,7 @@ class FleetService:
 
     # -- operators -------------------------------------------------------------------------------
     def host_json(self, host: Host, *, history: bool = False) -> dict[str, Any]:
-        now = self.st.clock()
-        stale = (host.state == "trusted" and host.last_attested_at is not None
-                 and now - host.last_attested_at > _dt.timedelta(seconds=host.interval_seconds * _STALE_MARGIN))
-        out = {"hostId": host.id, "name": host.name, "state": host.state, "stale": stale,
+        out = {"hostId": host.id, "name": host.name, "state": host.state, "stale": host.state == "stale",
                "createdAt": host.created_at.isoformat(),
                "lastAttestedAt": host.last_attested_at.isoformat() if host.last_attested_at else None,
                "lastGoodAttestationId": host.last_good_attestation_id, "certificateSerial": host.cert_serial,
@@ -395,6 +392,23 @@ class FleetService:
                 "details": i.details, "attestationId": i.attestation_id,
                 "lastGoodAttestationId": i.last_good_attestation_id}
 
+    def mark_stale(self) -> list[str]:
+        """Trusted hosts that missed their interval by the configured margin become ``stale`` (a
+        ``stale`` webhook); their next clean attestation makes them trusted again."""
+        now = self.st.clock()
+        margin = self.st.settings.stale_margin
+        changed = []
+        for host in self.fleet.overdue(now, margin):
+            try:
+                host = self.fleet.transition(host.id, "stale", now=now, reason="missed attestation", actor="service",
+                                             details={"lastAttestedAt": host.last_attested_at.isoformat()},
+                                             expect=("trusted",))
+            except AttestdError:  # attested (or changed) meanwhile, perhaps at another replica
+                continue
+            self.notify(host.tenant_name, "stale", host, lastAttestedAt=host.last_attested_at.isoformat())
+            changed.append(host.id)
+        return changed
+
     def remediate(self, tenant: str, host_id: str, actor: str) -> dict[str, Any]:
         self.fleet.get_host(tenant, host_id)
         host = self.fleet.transition(host_id, "remediating", now=self.st.clock(), reason="remediate", actor=actor,
@@ -406,7 +420,7 @@ class FleetService:
         self.fleet.get_host(tenant, host_id)
         now = self.st.clock()
         host = self.fleet.transition(host_id, "retired", now=now, reason="retire", actor=actor,
-                                     expect=("enrolling", "trusted", "quarantined", "remediating"))
+                                     expect=("enrolling", "trusted", "stale", "quarantined", "remediating"))
         self.fleet.revoke_certificates(host_id, now=now)
         self.notify(tenant, "retire", host)
         return self.host_json(host)

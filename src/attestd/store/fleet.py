@@ -25,7 +25,7 @@ from attestd.store.repo import NotFound, Store
 
 __all__ = ["FleetStore", "STATES"]
 
-STATES = ("enrolling", "trusted", "quarantined", "remediating", "retired")
+STATES = ("enrolling", "trusted", "stale", "quarantined", "remediating", "retired")
 
 
 class FleetStore:
@@ -78,6 +78,12 @@ class FleetStore:
             if state is not None:
                 q = q.where(Host.state == state)
             return list(s.scalars(q.order_by(Host.created_at, Host.id)))
+
+    def overdue(self, now: datetime, margin: float) -> list[Host]:
+        """Trusted hosts whose last attestation is older than ``interval x margin``."""
+        with self.store.read_session() as s:
+            rows = list(s.scalars(select(Host).where(Host.state == "trusted", Host.last_attested_at.is_not(None))))
+        return [h for h in rows if (now - h.last_attested_at).total_seconds() > h.interval_seconds * margin]
 
     def enroll(self, tenant: str, values: dict[str, Any], *, now: datetime, actor: str) -> Host:
         """Create the host, or re-enroll the one with this EK (new AK, back to ``enrolling``)."""
