@@ -31,7 +31,8 @@ __all__ = ["Agent", "AgentConfig", "AgentError", "DEFAULT_EVENTLOG", "DEFAULT_IM
 
 DEFAULT_EVENTLOG = "/sys/kernel/security/tpm0/binary_bios_measurements"
 DEFAULT_IMA = "/sys/kernel/security/ima/binary_runtime_measurements"
-DEFAULT_SELECTION = "sha256:0,1,2,3,4,5,6,7,8,9,14"
+#: PCR 0-9 and 14 (firmware, boot loader, GRUB, kernel, MOK) and 10 (IMA)
+DEFAULT_SELECTION = "sha256:0,1,2,3,4,5,6,7,8,9,10,14"
 
 
 class AgentError(AttestdError):
@@ -140,15 +141,47 @@ class Agent:
         if log:
             body["eventLog"] = _b64(log)
         ima = self._read(self.config.ima)
+        from attestd.tpm import parse_attest
+
+        reset = parse_attest(quote).clock_info.reset_count
+        state = self.state()
+        # the service's IMA state is per boot: after a reboot (resetCount moved on) send the whole list
+        position = int(state.get("imaPosition", 0)) if state.get("imaResetCount") == reset else 0
         if ima:
-            body["imaLog"] = _b64(ima)
-        answer = self._post(f"/hosts/{host}/attest", body, auth=False)
+            tail = self._ima_tail(ima, position)
+            if tail is None:
+                body["imaLog"] = _b64(ima)
+            elif tail:
+                body["imaLog"], body["imaFirstIndex"] = _b64(tail), position
+            # an empty tail: nothing new was measured, the service's IMA state stays where it is
+        try:
+            answer = self._post(f"/hosts/{host}/attest", body, auth=False)
+        except AgentError as err:
+            if err.code != "ima.state_reset":
+                raise
+            # a reboot or a service without our IMA state: send the whole list (with a fresh nonce)
+            self._save(imaPosition=0)
+            return self.attest()
         if answer.get("certificate"):
             self.state_dir.mkdir(parents=True, exist_ok=True)
             (self.state_dir / "identity.pem").write_text(answer["certificate"])
             (self.state_dir / "ca.pem").write_text(answer.get("caCertificate", ""))
-        self._save(lastAttestation=answer.get("state"))
+        self._save(lastAttestation=answer.get("state"), imaResetCount=reset,
+                   imaPosition=answer.get("imaPosition", position if "imaLog" not in body and ima else 0))
         return answer
+
+    @staticmethod
+    def _ima_tail(data: bytes, position: int) -> bytes | None:
+        """The binary measurement list from entry ``position`` on (what the service has not
+        verified yet), or None to send the whole list."""
+        if position <= 0:
+            return None
+        from attestd.ima import parse as parse_ima
+
+        log = parse_ima(data)
+        if log.format != "binary" or position > len(log):
+            return None
+        return data[log.entries[position].offset:] if position < len(log) else b""
 
     def unseal(self, sealed: dict[str, Any]) -> bytes:
         """Open one of the ``sealedSecrets`` an attestation returned, inside the TPM (PolicyPCR)."""

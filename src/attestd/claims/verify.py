@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives import serialization as _ser
 from attestd.errors import EvidenceError, VerificationError
 from attestd.eventlog import EventLog, ReplayReport
 from attestd.eventlog import parse as parse_eventlog
-from attestd.ima import ImaLog
+from attestd.ima import ImaLog, ReplayState
 from attestd.ima import parse as parse_ima
 from attestd.tpm import QuoteResult, SigningKey, load_signing_key, verify_quote
 from attestd.tpm.pcr import normalize_pcr_values
@@ -73,6 +73,8 @@ class VerifiedTpmEvidence:
     ak_validation: str | None = None
     ima: ImaLog | None = None
     ima_verified: int = 0
+    #: the IMA replay state after the covered entries (where an incremental list continues)
+    ima_state: ReplayState | None = None
     tpm_version: int = 2
     warnings: tuple[str, ...] = ()
     _seal: object = field(default=None, repr=False)
@@ -131,21 +133,25 @@ def _verified_pcrs(report: ReplayReport) -> frozenset[int]:
     return frozenset(c.pcr for c in report.checks if c.status == "match")
 
 
-def _check_ima(ima: ImaLog, pcrs: Mapping[str, Mapping[int, bytes]]) -> int:
-    """Entries of ``ima`` covered by the quoted PCR 10 (shortest matching prefix); raises otherwise."""
+def _check_ima(ima: ImaLog, pcrs: Mapping[str, Mapping[int, bytes]], state: ReplayState | None = None
+               ) -> tuple[int, ReplayState]:
+    """Entries of ``ima`` covered by the quoted PCR 10 (shortest matching prefix, continuing
+    ``state`` for a list sent incrementally) and the replay state after them; raises otherwise."""
     banks = [b for b in ("sha256", "sha1", "sha384", "sha512") if IMA_PCR in pcrs.get(b, {})]
     if not banks:
         raise VerificationError("ima.pcr_not_quoted",
                                 "an IMA log was sent but no quote covers PCR 10, so none of it can be believed",
                                 field="imaLog")
     bank = banks[0]
-    covered = ima.matching_prefix(pcrs[bank][IMA_PCR], bank=bank)
-    if covered is None:
+    after = ima.match_pcr(pcrs[bank][IMA_PCR], bank=bank, state=state)
+    if after is None:
         raise VerificationError(
             "ima.replay_mismatch",
-            f"no prefix of the IMA log ({len(ima)} entries) replays to the quoted {bank} PCR 10",
-            field="imaLog", details={"bank": bank, "quoted": pcrs[bank][IMA_PCR].hex(), "entries": len(ima)})
-    return covered
+            f"no prefix of the IMA log ({len(ima)} entries from entry {ima.first_index}) replays to the quoted "
+            f"{bank} PCR 10" + (" from the host's previous IMA state" if state is not None else ""),
+            field="imaLog", details={"bank": bank, "quoted": pcrs[bank][IMA_PCR].hex(), "entries": len(ima),
+                                     "firstIndex": ima.first_index})
+    return after.position - ima.first_index, after
 
 
 def _check_ak_certificate(ak: SigningKey, cert_data: Any, roots: Iterable[Any], at: _dt.datetime) -> None:
@@ -216,6 +222,7 @@ def verify_tpm_evidence(
     ak_certificate: Any = None,
     ak_roots: Iterable[Any] = (),
     at: _dt.datetime | None = None,
+    ima_state: ReplayState | None = None,
 ) -> VerifiedTpmEvidence:
     """Verify quotes, event log and IMA log; see the module docstring for the checks and codes.
 
@@ -223,6 +230,8 @@ def verify_tpm_evidence(
     quote per bank, as some agents send). ``pcrs`` is ``{bank: {index: value}}`` as the host read
     them. ``ak_enrolled`` is the caller's statement that this AK passed credential activation for
     this host; ``ak_certificate`` (leaf first, DER/PEM) with ``ak_roots`` validates it otherwise.
+    ``ima_state``: the IMA replay state the host's previous attestation ended at, when ``ima_log``
+    holds only the entries after it (an agent sending its list incrementally).
     """
     key = load_signing_key(ak)
     quotes = _as_list(quote)
@@ -239,7 +248,7 @@ def verify_tpm_evidence(
     )
     quoted = _merge_quoted(results)
     log, report, verified = _verify_log(eventlog, quoted)
-    ima, covered = _verify_ima(ima_log, quoted)
+    ima, covered, ima_after = _verify_ima(ima_log, quoted, ima_state)
     validated, how = False, None
     if ak_enrolled:
         validated, how = True, "enrollment"
@@ -250,7 +259,7 @@ def verify_tpm_evidence(
     return VerifiedTpmEvidence(
         provenance="quote", pcrs=quoted, eventlog=log, replay=report, verified_pcrs=verified, ak=key,
         quotes=results, ak_validated=validated, ak_validation=how, ima=ima, ima_verified=covered,
-        warnings=warnings, _seal=_SEAL)
+        ima_state=ima_after, warnings=warnings, _seal=_SEAL)
 
 
 def _verify_log(eventlog: bytes | EventLog | None, pcrs: Mapping[str, Mapping[int, bytes]]):
@@ -279,11 +288,14 @@ def _check_data_was_measured(log: EventLog, report: ReplayReport, verified: froz
                 details={"event": w.event, "pcr": w.pcr, "bank": w.bank, "type": ev.type_name})
 
 
-def _verify_ima(ima_log: bytes | ImaLog | None, pcrs: Mapping[str, Mapping[int, bytes]]):
+def _verify_ima(ima_log: bytes | ImaLog | None, pcrs: Mapping[str, Mapping[int, bytes]],
+                state: ReplayState | None = None):
     if ima_log is None:
-        return None, 0
-    ima = ima_log if isinstance(ima_log, ImaLog) else parse_ima(_bytes_of(ima_log, "ima_log"))
-    return ima, _check_ima(ima, pcrs)
+        return None, 0, None
+    first = state.position if state is not None else 0
+    ima = ima_log if isinstance(ima_log, ImaLog) else parse_ima(_bytes_of(ima_log, "ima_log"), first_index=first)
+    covered, after = _check_ima(ima, pcrs, state)
+    return ima, covered, after
 
 
 def verify_eventlog(
@@ -294,7 +306,7 @@ def verify_eventlog(
     ``provenance`` is ``"pcrs"``: no quote proved these values, and tokens are never issued on it."""
     values = normalize_pcr_values(pcrs)
     log, report, verified = _verify_log(eventlog, values)
-    ima, covered = _verify_ima(ima_log, values)
+    ima, covered, _ = _verify_ima(ima_log, values)
     return VerifiedTpmEvidence(
         provenance="pcrs", pcrs=values, eventlog=log, replay=report, verified_pcrs=verified, ima=ima,
         ima_verified=covered, warnings=tuple(str(w) for w in report.warnings) if report else (), _seal=_SEAL)

@@ -306,7 +306,8 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
         st.metrics.attestations.labels("tpm", outcome, reason).inc()
 
     def _attest_tpm(request: Request, t: str, evidence: TpmEvidence, *, ak_enrolled: bool = False,
-                    baseline: dict | None = None, host_id: str | None = None) -> JSONResponse:
+                    baseline: dict | None = None, host_id: str | None = None, ima_state: Any = None,
+                    results: list | None = None) -> JSONResponse:
         tenant = st.tenants.get(t, cached=True)
         now = st.clock()
         draft = evidence.draftPolicyForAttestation is not None
@@ -337,7 +338,10 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
                              policy_version_id=policy_row.id if policy_row else None, policy_hash=p_hash,
                              nonce_id=nonce.nonce_id, host_id=host_id)
         try:
-            result = pipeline.run_tpm(evidence, nonce, policy, now=now, ak_enrolled=ak_enrolled, baseline=baseline)
+            result = pipeline.run_tpm(evidence, nonce, policy, now=now, ak_enrolled=ak_enrolled, baseline=baseline,
+                                      ima_state=ima_state)
+            if results is not None:
+                results.append(result)
         except (EvidenceError, VerificationError) as exc:
             record.outcome, record.error_code, record.explanation = "error", exc.code, str(exc)
             st.store.record_attestation(record, consume_nonce=None)

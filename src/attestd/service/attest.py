@@ -31,6 +31,8 @@ __all__ = ["TpmResult", "denial_problem", "jsonable", "run_tpm"]
 class TpmResult:
     claims: dict[str, Any]
     decision: Decision
+    #: IMA replay state after the verified entries (for hosts that send their list incrementally)
+    ima_state: Any = None
 
 
 def jsonable(value: Any) -> Any:
@@ -106,7 +108,7 @@ def _quoted_pcrs(quotes: list[tuple[bytes, bytes]]) -> set[int]:
 
 
 def run_tpm(evidence: TpmEvidence, nonce: CheckedNonce, policy: Policy, *, now: _dt.datetime,
-            ak_enrolled: bool = False, baseline: dict | None = None) -> TpmResult:
+            ak_enrolled: bool = False, baseline: dict | None = None, ima_state: Any = None) -> TpmResult:
     """Verify ``evidence`` (quote bound to ``nonce``/runtime data), build claims, evaluate ``policy``.
 
     ``ak_enrolled``: the AK is the one an enrolled host activated (``aikValidated``). ``baseline``:
@@ -138,7 +140,7 @@ def run_tpm(evidence: TpmEvidence, nonce: CheckedNonce, policy: Policy, *, now: 
         kwargs["quote"] = [q for q, _ in quotes]
         kwargs["signature"] = [s for _, s in quotes]
     try:
-        verified = verify_tpm_evidence(**kwargs, ak_enrolled=ak_enrolled)
+        verified = verify_tpm_evidence(**kwargs, ak_enrolled=ak_enrolled, ima_state=ima_state)
         claim_set = build_claims(verified)
     except AttestdError as exc:
         raise _locate(exc) from None
@@ -146,7 +148,7 @@ def run_tpm(evidence: TpmEvidence, nonce: CheckedNonce, policy: Policy, *, now: 
         _check_baseline(baseline, verified)
     claims = claim_set.flat(None if policy.reads_all_claims else policy.incoming_claim_types())
     decision = policy.evaluate(claims)
-    return TpmResult(jsonable(claims), decision)
+    return TpmResult(jsonable(claims), decision, verified.ima_state)
 
 
 def _check_baseline(doc: dict, verified: Any) -> None:

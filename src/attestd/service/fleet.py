@@ -51,7 +51,14 @@ from attestd.service.evidence import TpmEvidence, decode_b64
 from attestd.service.problems import ApiError
 from attestd.store.fleet import FleetStore
 from attestd.store.models import Host, HostCertificate, Incident
-from attestd.tpm import check_ak_attributes, load_ek_certificate, parse_public_any, verify_certify, verify_ek_chain
+from attestd.tpm import (
+    check_ak_attributes,
+    load_ek_certificate,
+    parse_attest,
+    parse_public_any,
+    verify_certify,
+    verify_ek_chain,
+)
 from attestd.tpm.credential import make_credential
 from attestd.tpm.ekcert import check_ek_matches, load_certificates
 from attestd.tpm.seal import seal_to_ek
@@ -86,10 +93,14 @@ class IdentityProof(BaseModel):
 
 
 class HostEvidence(TpmEvidence):
-    """TPM evidence of an enrolled host, optionally with an identity key to certify."""
+    """TPM evidence of an enrolled host, optionally with an identity key to certify.
+
+    ``imaFirstIndex`` > 0: ``imaLog`` holds only the entries from that index on, continuing the IMA
+    state the host's previous attestation ended at (the answer's ``imaPosition``)."""
 
     model_config = ConfigDict(extra="forbid", title="HostEvidence")
     identity: IdentityProof | None = None
+    imaFirstIndex: int = Field(0, ge=0, le=10_000_000)
 
 
 class SecretRequest(BaseModel):
@@ -273,9 +284,12 @@ class FleetService:
             raise EvidenceError(exc.code, exc.message, field="ak", offset=exc.offset) from None
         if sent.name != host.ak_name:
             raise VerificationError("host.ak_mismatch", "the evidence's AK is not the AK this host enrolled", field="ak")
-        base = TpmEvidence.model_validate(evidence.model_dump(exclude={"identity"}, exclude_none=True))
+        base = TpmEvidence.model_validate(evidence.model_dump(exclude={"identity", "imaFirstIndex"}, exclude_none=True))
+        ima_state = self._ima_continuation(host, evidence)
+        results: list = []
         try:
-            response = attest(request, tenant, base, ak_enrolled=True, baseline=host.baseline, host_id=host.id)
+            response = attest(request, tenant, base, ak_enrolled=True, baseline=host.baseline, host_id=host.id,
+                              ima_state=ima_state, results=results)
         except AttestdError as exc:
             if isinstance(exc, VerificationError) or exc.code == "attestation.denied":
                 self._quarantine(host, exc)
@@ -288,6 +302,11 @@ class FleetService:
                            "the host is quarantined: an operator must remediate it before it can rejoin",
                            field="hostId", details={"attestationId": attestation_id})
         doc = json.loads(response.body)
+        if results and results[0].ima_state is not None:
+            reset = parse_attest(evidence.quote_list()[0][0]).clock_info.reset_count
+            self.fleet.update_host(host.id, now=now, ima_state={"replay": results[0].ima_state.to_json(),
+                                                                  "resetCount": reset})
+            doc["imaPosition"] = results[0].ima_state.position
         if host.state in ("enrolling", "remediating", "stale"):
             reason = {"enrolling": "first attestation", "remediating": "rejoin", "stale": "attested again"}[host.state]
             host = self.fleet.transition(host.id, "trusted", now=now, reason=reason, actor="attestation",
@@ -308,6 +327,25 @@ class FleetService:
         doc["hostId"] = host.id
         doc["state"] = host.state
         return JSONResponse(doc, headers={"x-attestd-attestation-id": attestation_id or ""})
+
+    def _ima_continuation(self, host: Host, evidence: HostEvidence):
+        """The stored IMA state an incremental list continues, or None for a whole list. A reboot
+        (the quote's resetCount moved on) or a position the service does not hold is
+        ``ima.state_reset`` (409): the agent sends its whole list - not a reason to quarantine."""
+        from attestd.ima import ReplayState
+
+        if evidence.imaFirstIndex == 0 or evidence.imaLog is None:
+            return None
+        stored = host.ima_state or {}
+        reset = parse_attest(evidence.quote_list()[0][0]).clock_info.reset_count
+        state = ReplayState.from_json(stored["replay"]) if stored.get("replay") else None
+        if state is None or stored.get("resetCount") != reset or state.position != evidence.imaFirstIndex:
+            raise ApiError(409, "ima.state_reset",
+                           "send the whole IMA list: the service holds no IMA state at that position for this boot",
+                           field="imaFirstIndex",
+                           details={"position": state.position if state is not None and stored.get("resetCount") == reset
+                                    else 0})
+        return state
 
     def _identity(self, tenant: str, host: Host, evidence: HostEvidence, **host_values: Any) -> dict[str, Any]:
         proof = evidence.identity

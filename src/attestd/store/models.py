@@ -198,6 +198,8 @@ class Host(Base):
     baseline: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     identity_public: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     cert_serial: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    #: ``{"replay": ReplayState JSON, "resetCount": n}`` after the last verified IMA entries
+    ima_state: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
 class HostEvent(Base):

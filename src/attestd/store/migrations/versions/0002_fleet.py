@@ -38,6 +38,7 @@ def upgrade() -> None:
     sa.Column('baseline', sa.JSON(), nullable=True),
     sa.Column('identity_public', sa.LargeBinary(), nullable=True),
     sa.Column('cert_serial', sa.String(length=40), nullable=True),
+    sa.Column('ima_state', sa.JSON(), nullable=True),
     sa.ForeignKeyConstraint(['tenant_name'], ['tenants.name'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('tenant_name', 'ek_fingerprint', name='uq_hosts_tenant_ek')
