@@ -144,14 +144,8 @@ class AgentTPM:
         ektype = {"rsa": "EK-RSA2048", "ecc": "EK-ECC256"}.get(alg)
         if ektype is None:
             raise TPMError("tpm.algorithm", f"EK algorithm is rsa or ecc, not {alg!r}")
-        existing = self._persistent(EK_HANDLES[alg])
-        if existing is None:
-            reader = t.utils.NVReadEK(self.esapi)
-            _, template = t.utils.create_ek_template(ektype, reader)
-            transient, *_ = self.esapi.create_primary(t.TPM2B_SENSITIVE_CREATE(), template, t.ESYS_TR.ENDORSEMENT)
-            existing = self.esapi.evict_control(t.ESYS_TR.OWNER, transient, EK_HANDLES[alg])
-            self.esapi.flush_context(transient)
-        info = self._info(existing, alg)
+        _, template = t.utils.create_ek_template(ektype, t.utils.NVReadEK(self.esapi))
+        info = self._persistent_primary(EK_HANDLES[alg], template, t.ESYS_TR.ENDORSEMENT, alg)
         self._eks[alg] = info
         return info
 
@@ -184,31 +178,25 @@ class AgentTPM:
             return None
         return self.esapi.tr_from_tpmpublic(handle)
 
+    def _persistent_primary(self, handle: int, template: Any, hierarchy: Any, alg: str) -> KeyInfo:
+        """The key at persistent ``handle``, or a primary key from ``template`` made persistent there."""
+        t = _tss()
+        existing = self._persistent(handle)
+        if existing is None:
+            transient, *_ = self.esapi.create_primary(t.TPM2B_SENSITIVE_CREATE(), template, hierarchy)
+            existing = self.esapi.evict_control(t.ESYS_TR.OWNER, transient, handle)
+            self.esapi.flush_context(transient)
+        return self._info(existing, alg)
+
     @_wrap("create the AK")
     def ak(self, alg: str = "ecc", *, handle: int = AK_HANDLE) -> KeyInfo:
         """The persistent AK at ``handle``, created (and made persistent) on first use."""
-        t = _tss()
-        existing = self._persistent(handle)
-        if existing is not None:
-            return self._info(existing, alg)
-        transient, *_ = self.esapi.create_primary(t.TPM2B_SENSITIVE_CREATE(), _ak_template(alg),
-                                                  t.ESYS_TR.ENDORSEMENT)
-        persistent = self.esapi.evict_control(t.ESYS_TR.OWNER, transient, handle)
-        self.esapi.flush_context(transient)
-        return self._info(persistent, alg)
+        return self._persistent_primary(handle, _ak_template(alg), _tss().ESYS_TR.ENDORSEMENT, alg)
 
     @_wrap("create the identity key")
     def identity_key(self, alg: str = "ecc", *, handle: int = IDENTITY_HANDLE) -> KeyInfo:
         """A persistent, non-restricted signing key for the host identity certificate (created once)."""
-        t = _tss()
-        existing = self._persistent(handle)
-        if existing is not None:
-            return self._info(existing, alg)
-        transient, *_ = self.esapi.create_primary(t.TPM2B_SENSITIVE_CREATE(), _signing_template(alg),
-                                                  t.ESYS_TR.OWNER)
-        persistent = self.esapi.evict_control(t.ESYS_TR.OWNER, transient, handle)
-        self.esapi.flush_context(transient)
-        return self._info(persistent, alg)
+        return self._persistent_primary(handle, _signing_template(alg), _tss().ESYS_TR.OWNER, alg)
 
     @_wrap("evict")
     def evict(self, handle: int) -> bool:
