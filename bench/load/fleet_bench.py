@@ -22,20 +22,19 @@ import base64
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import httpx  # noqa: E402
-from load_bench import LOG, Server, _pct, send_all  # noqa: E402
+import httpx
+from load_bench import LOG, Server, _pct, send_all
 
-from attestd.agent.client import Agent, AgentConfig  # noqa: E402
-from attestd.agent.tpm import AgentTPM  # noqa: E402
-from attestd.testing.bootreplay import replay_into_swtpm  # noqa: E402
-from attestd.testing.swtpm import SwTPM  # noqa: E402
+from attestd.agent.client import Agent, AgentConfig
+from attestd.agent.tpm import AgentTPM
+from attestd.testing.bootreplay import replay_into_swtpm
+from attestd.testing.swtpm import SwTPM
 
 SELECTION = "sha256:0,1,2,3,4,5,6,7,8,9,14"
 
@@ -59,7 +58,7 @@ class SimHost:
         raw = base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))
         quote, sig = self.tpm.quote(self.ak, raw, SELECTION)
         certify, csig = self.tpm.certify(self.identity, self.ak, raw)
-        b = lambda d: base64.b64encode(d).decode()  # noqa: E731
+        b = lambda d: base64.b64encode(d).decode()
         return self.host, {"ak": b(self.ak.public), "quote": b(quote), "signature": b(sig), "nonce": nonce,
                            "pcrs": {k: {str(i): v.hex() for i, v in vals.items()} for k, vals in self.pcrs.items()},
                            "eventLog": self.log,

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import hashlib
 import json
 import os
 import socket
@@ -37,11 +36,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 
-import httpx  # noqa: E402
+import httpx
 
-from attestd.policy import builtin  # noqa: E402
-from attestd.testing.bootreplay import replay_into_swtpm  # noqa: E402
-from attestd.testing.swtpm import SwTPM  # noqa: E402
+from attestd.policy import builtin
+from attestd.testing.bootreplay import replay_into_swtpm
+from attestd.testing.swtpm import SwTPM
 
 LOG = ROOT / "tests" / "fixtures" / "qemu" / "sb" / "binary_bios_measurements"
 SELECTION = "sha256:0,1,2,3,4,5,6,7,8,9,14"
@@ -64,7 +63,7 @@ class Quoter:
     """A swtpm with a real boot's PCRs and a persistent ECC AK, quoting through tpm2-pytss."""
 
     def __init__(self) -> None:
-        from tpm2_pytss import ESAPI, TCTILdr, TPML_PCR_SELECTION
+        from tpm2_pytss import ESAPI, TPML_PCR_SELECTION, TCTILdr
 
         self.tpm = SwTPM()
         self.tpm.__enter__()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from corpus_paths import FIXTURES
 from typer.testing import CliRunner
 
-from corpus_paths import FIXTURES
 from attestd.baseline import Baseline, compare, learn
 from attestd.cli.main import app
 from attestd.errors import EvidenceError

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
+from corpus_paths import FIXTURES
 from typer.testing import CliRunner
 
-from corpus_paths import FIXTURES
 from attestd.cli.main import app
 
 QEMU = FIXTURES / "qemu"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from corpus_paths import FIXTURES
+
 from attestd.claims import (
     JSON_CLAIMS,
     VerifiedTpmEvidence,

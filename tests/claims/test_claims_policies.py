@@ -6,8 +6,8 @@ import base64
 import json
 
 import pytest
-
 from corpus_paths import FIXTURES, ROOT
+
 from attestd.claims import build_claims, verify_eventlog, verify_tpm_evidence
 from attestd.policy import builtin, compile_policy
 

@@ -7,8 +7,8 @@ import json
 import struct
 
 import pytest
-
 from corpus_paths import FIXTURES
+
 from attestd.claims.windows import windows_claims
 from attestd.eventlog import parse
 from attestd.eventlog.model import Event

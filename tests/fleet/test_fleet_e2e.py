@@ -13,13 +13,12 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from pathlib import Path
 
 import httpx
 import pytest
+from corpus_paths import FIXTURES
 from cryptography import x509
 
-from corpus_paths import FIXTURES
 from attestd.testing.bootreplay import replay_into_swtpm
 from attestd.testing.swtpm import SwTPM, swtpm_available
 
@@ -28,8 +27,8 @@ if not swtpm_available():
     pytest.skip("swtpm / tpm2-tools not installed", allow_module_level=True)
 pytest.importorskip("tpm2_pytss", reason="tpm2-pytss is not installed")
 
-from attestd.agent.client import Agent, AgentConfig, AgentError  # noqa: E402
-from attestd.agent.tpm import AgentTPM  # noqa: E402
+from attestd.agent.client import Agent, AgentConfig, AgentError
+from attestd.agent.tpm import AgentTPM
 
 QEMU = FIXTURES / "qemu"
 
@@ -49,7 +48,7 @@ class Receiver:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 ts, mac = dict(p.split("=", 1) for p in self.headers["X-Attestd-Signature"].split(",")).values()
                 good = outer.secret is not None and hmac.compare_digest(
@@ -203,6 +202,7 @@ def test_enroll_attest_quarantine_remediate_rejoin(service, tmp_path):
 
         # the same over the command line
         from typer.testing import CliRunner
+
         from attestd.cli.main import app
 
         run = CliRunner().invoke
@@ -225,6 +225,7 @@ def test_enroll_attest_quarantine_remediate_rejoin(service, tmp_path):
 
 def test_agent_command_line(service, tmp_path):
     from typer.testing import CliRunner
+
     from attestd.cli.main import app
 
     url, token = service

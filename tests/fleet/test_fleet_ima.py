@@ -6,9 +6,9 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from corpus_paths import FIXTURES
 from fastapi.testclient import TestClient
 
-from corpus_paths import FIXTURES
 from attestd.testing.bootreplay import replay_into_swtpm
 from attestd.testing.swtpm import SwTPM, swtpm_available
 

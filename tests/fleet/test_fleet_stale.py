@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from corpus_paths import FIXTURES
 from fastapi.testclient import TestClient
 
-from corpus_paths import FIXTURES
 from attestd.testing.bootreplay import replay_into_swtpm
 from attestd.testing.swtpm import SwTPM, swtpm_available
 

@@ -18,7 +18,6 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
-
 from corpus_paths import FIXTURES, ROOT
 
 SCRIPT = ROOT / "scripts" / "postgres.sh"

@@ -27,7 +27,7 @@ import httpx
 from attestd.agent.tpm import AgentTPM
 from attestd.errors import AttestdError
 
-__all__ = ["Agent", "AgentConfig", "AgentError", "DEFAULT_EVENTLOG", "DEFAULT_IMA"]
+__all__ = ["DEFAULT_EVENTLOG", "DEFAULT_IMA", "Agent", "AgentConfig", "AgentError"]
 
 DEFAULT_EVENTLOG = "/sys/kernel/security/tpm0/binary_bios_measurements"
 DEFAULT_IMA = "/sys/kernel/security/ima/binary_runtime_measurements"

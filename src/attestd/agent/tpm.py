@@ -29,7 +29,7 @@ from typing import Any
 
 from attestd.errors import AttestdError
 
-__all__ = ["AgentTPM", "TPMError", "DEFAULT_TCTI", "AK_HANDLE", "IDENTITY_HANDLE"]
+__all__ = ["AK_HANDLE", "DEFAULT_TCTI", "IDENTITY_HANDLE", "AgentTPM", "TPMError"]
 
 DEFAULT_TCTI = "device:/dev/tpmrm0"
 #: persistent handles (TCG TPM v2.0 Provisioning Guidance 1.0, 7.8: RSA EK 0x81010001, ECC EK
@@ -63,7 +63,7 @@ def _tss():
     # the TSS logs expected misses (an absent NV index) as errors on stderr; errors reach us as exceptions
     os.environ.setdefault("TSS2_LOG", "all+none")
     import tpm2_pytss
-    import tpm2_pytss.utils  # noqa: F401  (t.utils)
+    import tpm2_pytss.utils
 
     return tpm2_pytss
 
@@ -121,7 +121,7 @@ class AgentTPM:
         self.tcti = tcti
         self._eks: dict[str, KeyInfo] = {}
 
-    def __enter__(self) -> "AgentTPM":
+    def __enter__(self) -> AgentTPM:
         return self
 
     def __exit__(self, *exc) -> None:

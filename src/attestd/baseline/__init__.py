@@ -18,15 +18,15 @@ from attestd.baseline.learn import learn, meaning
 from attestd.baseline.model import FORMAT, Allowances, AnyDigest, Baseline, ExpectedEvent, ImaBaseline
 
 __all__ = [
-    "learn",
-    "compare",
-    "meaning",
+    "FORMAT",
+    "Allowances",
+    "AnyDigest",
     "Baseline",
     "BaselineComparison",
     "Difference",
-    "Allowances",
-    "AnyDigest",
     "ExpectedEvent",
     "ImaBaseline",
-    "FORMAT",
+    "compare",
+    "learn",
+    "meaning",
 ]

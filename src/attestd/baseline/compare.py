@@ -26,7 +26,7 @@ from attestd.baseline.model import Baseline, ExpectedEvent
 from attestd.eventlog import Event, EventLog
 from attestd.ima import ImaLog
 
-__all__ = ["Difference", "BaselineComparison", "compare"]
+__all__ = ["BaselineComparison", "Difference", "compare"]
 
 _BANK_ORDER = ("sha256", "sha384", "sha512", "sha1", "sm3_256")
 _GRUB_LABELS = {"grub_cmd": "GRUB command", "kernel_cmdline": "kernel command line",

@@ -11,7 +11,7 @@ from attestd.errors import EvidenceError
 from attestd.eventlog import Event, EventLog
 from attestd.ima import ImaLog
 
-__all__ = ["learn", "meaning", "NOT_MEASURED"]
+__all__ = ["NOT_MEASURED", "learn", "meaning"]
 
 NOT_MEASURED = 3  # EV_NO_ACTION: never extended, so never part of a baseline
 
@@ -55,6 +55,6 @@ def learn(log: EventLog, *, ima: ImaLog | None = None, name: str | None = None,
         allowances=allowances or Allowances(),
         ima=ima_base,
         name=name,
-        created_at=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        created_at=_dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
         source=source,
     )

@@ -34,7 +34,7 @@ from typing import Any
 
 from attestd.errors import EvidenceError
 
-__all__ = ["FORMAT", "ExpectedEvent", "AnyDigest", "Allowances", "ImaBaseline", "Baseline", "DEFAULT_ANY_DIGEST"]
+__all__ = ["DEFAULT_ANY_DIGEST", "FORMAT", "Allowances", "AnyDigest", "Baseline", "ExpectedEvent", "ImaBaseline"]
 
 FORMAT = "attestd-baseline/1"
 _HEX = re.compile(r"^[0-9a-f]*$")
@@ -69,7 +69,7 @@ class ExpectedEvent:
         return {"event": self.event, "type": self.type, "digests": dict(self.digests), "meaning": self.meaning}
 
     @classmethod
-    def from_json(cls, pcr: int, obj: Any, path: str) -> "ExpectedEvent":
+    def from_json(cls, pcr: int, obj: Any, path: str) -> ExpectedEvent:
         _expect(obj, dict, path, "an object")
         event = _expect(obj.get("event"), int, f"{path}.event", "an integer")
         etype = _expect(obj.get("type"), str, f"{path}.type", "an event type name")
@@ -106,7 +106,7 @@ class Allowances:
         return {"ignorePcrs": list(self.ignore_pcrs), "anyDigest": [a.to_json() for a in self.any_digest]}
 
     @classmethod
-    def from_json(cls, obj: Any, path: str = "allowances") -> "Allowances":
+    def from_json(cls, obj: Any, path: str = "allowances") -> Allowances:
         _expect(obj, dict, path, "an object")
         ignore = _expect(obj.get("ignorePcrs", []), list, f"{path}.ignorePcrs", "a list of PCR numbers")
         for i, p in enumerate(ignore):
@@ -140,7 +140,7 @@ class ImaBaseline:
                 "allowChanged": list(self.allow_changed), "allowNew": self.allow_new}
 
     @classmethod
-    def from_json(cls, obj: Any, path: str = "ima") -> "ImaBaseline":
+    def from_json(cls, obj: Any, path: str = "ima") -> ImaBaseline:
         _expect(obj, dict, path, "an object")
         files = _expect(obj.get("files", {}), dict, f"{path}.files", "an object")
         out: dict[str, tuple[str, ...]] = {}
@@ -180,7 +180,7 @@ class Baseline:
         return out
 
     @classmethod
-    def from_json(cls, obj: Any) -> "Baseline":
+    def from_json(cls, obj: Any) -> Baseline:
         """Read a baseline document, checking every member (``baseline.invalid`` names the path)."""
         _expect(obj, dict, "$", "a JSON object")
         if obj.get("format") != FORMAT:

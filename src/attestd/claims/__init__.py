@@ -26,11 +26,11 @@ from attestd.claims.model import JSON_CLAIMS, ClaimSet, build_claims
 from attestd.claims.verify import VerifiedTpmEvidence, inspect_eventlog, verify_eventlog, verify_tpm_evidence
 
 __all__ = [
-    "verify_tpm_evidence",
-    "verify_eventlog",
-    "inspect_eventlog",
+    "JSON_CLAIMS",
+    "ClaimSet",
     "VerifiedTpmEvidence",
     "build_claims",
-    "ClaimSet",
-    "JSON_CLAIMS",
+    "inspect_eventlog",
+    "verify_eventlog",
+    "verify_tpm_evidence",
 ]

@@ -37,19 +37,19 @@ from __future__ import annotations
 import base64
 from typing import Any, Iterable, Mapping
 
+from attestd.errors import EvidenceError
 from attestd.eventlog.constants import EventType
 from attestd.eventlog.data import (
     ImageLoad,
     IplEvent,
+    Separator,
     SipaEvent,
     SipaEventData,
-    Separator,
     TextEvent,
     UefiVariable,
 )
-from attestd.errors import EvidenceError
 
-__all__ = ["events_claim", "pcrs_claim", "processed_data", "b64url"]
+__all__ = ["b64url", "events_claim", "pcrs_claim", "processed_data"]
 
 _NO_ACTION = int(EventType.EV_NO_ACTION)
 _LIST_CONTAINERS = {"EVENT_LOADEDMODULE_AGGREGATION", "EVENT_ELAM_AGGREGATION"}

@@ -34,12 +34,18 @@ from typing import Any, Iterable
 
 from attestd.eventlog.constants import EventType
 from attestd.eventlog.data import ImageLoad, IplEvent, TaggedEvent
-from attestd.eventlog.data.strings import grub_string
 from attestd.eventlog.data.blobs import decode_separator
 from attestd.eventlog.data.devicepath import MEDIA
+from attestd.eventlog.data.strings import grub_string
 
-__all__ = ["BootChainClaims", "BootApplication", "MeasuredFile", "GrubCommand", "bootchain_claims",
-           "KERNEL_DEBUG_PARAMETERS"]
+__all__ = [
+    "KERNEL_DEBUG_PARAMETERS",
+    "BootApplication",
+    "BootChainClaims",
+    "GrubCommand",
+    "MeasuredFile",
+    "bootchain_claims",
+]
 
 E = EventType
 KERNEL_DEBUG_PARAMETERS = ("kgdboc", "kgdbwait", "kgdbcon", "kgdbdbgp", "ekgdboc", "kdb")

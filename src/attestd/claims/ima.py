@@ -14,7 +14,7 @@ from typing import Any
 
 from attestd.ima import ImaLog
 
-__all__ = ["ImaMeasurement", "ImaClaims", "ima_claims"]
+__all__ = ["ImaClaims", "ImaMeasurement", "ima_claims"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from attestd.claims.uefi import UefiClaims, uefi_claims
 from attestd.claims.verify import VerifiedTpmEvidence
 from attestd.claims.windows import WindowsClaims, windows_claims
 
-__all__ = ["ClaimSet", "build_claims", "JSON_CLAIMS"]
+__all__ = ["JSON_CLAIMS", "ClaimSet", "build_claims"]
 
 #: claims built on demand (see :meth:`ClaimSet.flat`)
 JSON_CLAIMS = frozenset({"events", "pcrs", "ima"})

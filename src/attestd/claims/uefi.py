@@ -33,10 +33,10 @@ from attestd.eventlog.data import (
     U16ListValue,
     UefiVariable,
 )
-from attestd.eventlog.data.uefi import count_signatures, parse_signature_lists, read_uefi_variable
 from attestd.eventlog.data.guids import EFI_GLOBAL_VARIABLE, EFI_IMAGE_SECURITY_DATABASE_GUID
+from attestd.eventlog.data.uefi import count_signatures, parse_signature_lists, read_uefi_variable
 
-__all__ = ["UefiClaims", "SignatureDb", "CertificateClaim", "DigestClaim", "Authority", "BootOption", "uefi_claims"]
+__all__ = ["Authority", "BootOption", "CertificateClaim", "DigestClaim", "SignatureDb", "UefiClaims", "uefi_claims"]
 
 E = EventType
 _CONFIG_VARS = {

@@ -43,7 +43,7 @@ from attestd.ima import parse as parse_ima
 from attestd.tpm import QuoteResult, SigningKey, load_signing_key, verify_quote
 from attestd.tpm.pcr import normalize_pcr_values
 
-__all__ = ["VerifiedTpmEvidence", "verify_tpm_evidence", "verify_eventlog", "inspect_eventlog", "IMA_PCR"]
+__all__ = ["IMA_PCR", "VerifiedTpmEvidence", "inspect_eventlog", "verify_eventlog", "verify_tpm_evidence"]
 
 IMA_PCR = 10
 _SEAL = object()
@@ -178,7 +178,7 @@ def _check_ak_certificate(ak: SigningKey, cert_data: Any, roots: Iterable[Any], 
             return
         try:
             last.verify_directly_issued_by(root)
-        except Exception:  # noqa: BLE001 - ValueError/TypeError/InvalidSignature: not this root
+        except Exception:
             continue
         return
     raise VerificationError("ak.certificate_untrusted", "the AK certificate does not chain to a trusted root",
@@ -188,7 +188,7 @@ def _check_ak_certificate(ak: SigningKey, cert_data: Any, roots: Iterable[Any], 
 def _issued_by(cert: x509.Certificate, issuer: x509.Certificate, i: int) -> None:
     try:
         cert.verify_directly_issued_by(issuer)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise VerificationError("ak.certificate_chain", f"certificate {i} is not issued by certificate {i + 1}: {exc}",
                                 field=f"akCertificate[{i}]") from None
 
@@ -244,7 +244,7 @@ def verify_tpm_evidence(
     supplied = normalize_pcr_values(pcrs)
     results = tuple(
         verify_quote(key, _bytes_of(q, "quote"), _bytes_of(s, "signature"), nonce=nonce, pcrs=supplied)
-        for q, s in zip(quotes, signatures)
+        for q, s in zip(quotes, signatures, strict=True)
     )
     quoted = _merge_quoted(results)
     log, report, verified = _verify_log(eventlog, quoted)
@@ -253,7 +253,7 @@ def verify_tpm_evidence(
     if ak_enrolled:
         validated, how = True, "enrollment"
     elif ak_certificate is not None:
-        _check_ak_certificate(key, ak_certificate, ak_roots, at or _dt.datetime.now(_dt.timezone.utc))
+        _check_ak_certificate(key, ak_certificate, ak_roots, at or _dt.datetime.now(_dt.UTC))
         validated, how = True, "certificate"
     warnings = tuple(str(w) for w in report.warnings) if report is not None else ()
     return VerifiedTpmEvidence(

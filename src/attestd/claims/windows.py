@@ -36,7 +36,7 @@ from attestd.eventlog.constants import EventType
 from attestd.eventlog.data import SipaEventData
 from attestd.eventlog.data.sipa import SipaEvent
 
-__all__ = ["WindowsClaims", "WindowsModule", "ElamClaim", "windows_claims"]
+__all__ = ["ElamClaim", "WindowsClaims", "WindowsModule", "windows_claims"]
 
 _TAG = int(EventType.EV_EVENT_TAG)
 _WBCL_PCRS = (12, 13, 14)

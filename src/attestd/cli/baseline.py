@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -15,7 +14,7 @@ app = typer.Typer(help="Learn a known-good host's boot measurements and compare 
                   no_args_is_help=True)
 
 
-def _logs(eventlog: Path, ima: Optional[Path]):
+def _logs(eventlog: Path, ima: Path | None):
     from attestd.eventlog import parse
     from attestd.ima import parse as parse_ima
 
@@ -28,10 +27,10 @@ def _logs(eventlog: Path, ima: Optional[Path]):
 @guarded
 def learn_cmd(
     eventlog: Path = typer.Option(..., "--eventlog", help="Event log of a known-good boot."),
-    ima: Optional[Path] = typer.Option(None, "--ima", help="IMA measurement list of that host."),
+    ima: Path | None = typer.Option(None, "--ima", help="IMA measurement list of that host."),
     out: Path = typer.Option(..., "-o", "--output", help="Where to write the baseline JSON ('-': stdout)."),
-    name: Optional[str] = typer.Option(None, "--name", help="A name for the baseline."),
-    ima_allow_changed: List[str] = typer.Option([], "--ima-allow-changed", help="Glob of IMA paths whose digest may change (repeatable)."),
+    name: str | None = typer.Option(None, "--name", help="A name for the baseline."),
+    ima_allow_changed: list[str] = typer.Option([], "--ima-allow-changed", help="Glob of IMA paths whose digest may change (repeatable)."),
     ima_allow_new: bool = typer.Option(False, "--ima-allow-new", help="Accept IMA files the baseline has not seen."),
 ) -> None:
     """Record every measured event per PCR (type, digests, decoded meaning) with editable allowances."""
@@ -55,7 +54,7 @@ def learn_cmd(
 def compare_cmd(
     baseline_file: Path = typer.Argument(..., help="Baseline JSON from 'attestd baseline learn'."),
     eventlog: Path = typer.Option(..., "--eventlog", help="Event log of the boot to check."),
-    ima: Optional[Path] = typer.Option(None, "--ima", help="IMA measurement list to check."),
+    ima: Path | None = typer.Option(None, "--ima", help="IMA measurement list to check."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Compare a boot with the baseline: exit 0 when it matches, 1 when not (each difference on one line)."""

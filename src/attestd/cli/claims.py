@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -20,7 +20,7 @@ from attestd.cli.common import guarded, read_input
 __all__ = ["claims_cmd", "load_claim_set"]
 
 
-def load_claim_set(eventlog: Path, ima: Optional[Path] = None, pcrs: Optional[Path] = None):
+def load_claim_set(eventlog: Path, ima: Path | None = None, pcrs: Path | None = None):
     """The :class:`~attestd.claims.ClaimSet` of a log file (shared with ``attestd policy eval``)."""
     from attestd.claims import build_claims, inspect_eventlog, verify_eventlog
     from attestd.tpm import parse_pcr_file
@@ -46,8 +46,8 @@ def _render(value: Any) -> str:
 
 def claims_cmd(
     eventlog: Path = typer.Option(..., "--eventlog", help="Firmware event log (binary_bios_measurements)."),
-    ima: Optional[Path] = typer.Option(None, "--ima", help="IMA measurement list (binary or ASCII)."),
-    pcrs: Optional[Path] = typer.Option(None, "--pcrs", help="PCR values (JSON or tpm2_pcrread YAML) the log must replay to."),
+    ima: Path | None = typer.Option(None, "--ima", help="IMA measurement list (binary or ASCII)."),
+    pcrs: Path | None = typer.Option(None, "--pcrs", help="PCR values (JSON or tpm2_pcrread YAML) the log must replay to."),
     as_json: bool = typer.Option(False, "--json", help="Print every section as JSON."),
     with_events: bool = typer.Option(False, "--events", help="With --json: add the version 1.2 'events' and 'pcrs' claims."),
 ) -> None:
@@ -56,7 +56,7 @@ def claims_cmd(
 
 
 @guarded
-def _run(eventlog: Path, ima: Optional[Path], pcrs: Optional[Path], as_json: bool, with_events: bool) -> None:
+def _run(eventlog: Path, ima: Path | None, pcrs: Path | None, as_json: bool, with_events: bool) -> None:
     claims = load_claim_set(eventlog, ima, pcrs)
     if as_json:
         doc = claims.to_json()

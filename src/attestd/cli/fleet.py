@@ -7,7 +7,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -52,7 +52,7 @@ _IMA = typer.Option("/sys/kernel/security/ima/binary_runtime_measurements", "--i
 
 @agent_app.command("enroll")
 @guarded
-def agent_enroll(server: str = _SERVER, tenant: str = _TENANT, token: Optional[str] = _TOKEN, tcti: str = _TCTI,
+def agent_enroll(server: str = _SERVER, tenant: str = _TENANT, token: str | None = _TOKEN, tcti: str = _TCTI,
                  state_dir: Path = _STATE, name: str = typer.Option(os.uname().nodename, "--name"),
                  interval: str = typer.Option("5m", "--interval", help="How often this host will attest.")) -> None:
     """Enroll this TPM (EK, AK, credential activation)."""
@@ -120,8 +120,8 @@ def _hosts_table(hosts: list[dict]) -> Table:
 
 @hosts_app.command("list")
 @guarded
-def hosts_list(server: str = _SERVER, tenant: str = _TENANT, token: Optional[str] = _TOKEN,
-               state: Optional[str] = typer.Option(None, "--state"), as_json: bool = _JSON) -> None:
+def hosts_list(server: str = _SERVER, tenant: str = _TENANT, token: str | None = _TOKEN,
+               state: str | None = typer.Option(None, "--state"), as_json: bool = _JSON) -> None:
     doc = _call(server, token, "GET", f"/tenants/{tenant}/hosts" + (f"?state={state}" if state else ""))
     if as_json:
         typer.echo(json.dumps(doc, indent=2))
@@ -131,7 +131,7 @@ def hosts_list(server: str = _SERVER, tenant: str = _TENANT, token: Optional[str
 
 @hosts_app.command("show")
 @guarded
-def hosts_show(host: str, server: str = _SERVER, tenant: str = _TENANT, token: Optional[str] = _TOKEN,
+def hosts_show(host: str, server: str = _SERVER, tenant: str = _TENANT, token: str | None = _TOKEN,
                as_json: bool = _JSON) -> None:
     doc = _call(server, token, "GET", f"/tenants/{tenant}/hosts/{host}")
     if as_json:
@@ -150,7 +150,7 @@ def hosts_show(host: str, server: str = _SERVER, tenant: str = _TENANT, token: O
 
 @hosts_app.command("remediate")
 @guarded
-def hosts_remediate(host: str, server: str = _SERVER, tenant: str = _TENANT, token: Optional[str] = _TOKEN) -> None:
+def hosts_remediate(host: str, server: str = _SERVER, tenant: str = _TENANT, token: str | None = _TOKEN) -> None:
     """Mark a quarantined host as remediated: its next clean attestation brings it back."""
     doc = _call(server, token, "POST", f"/tenants/{tenant}/hosts/{host}:remediate")
     typer.echo(f"{host} is {doc['state']}")
@@ -158,14 +158,14 @@ def hosts_remediate(host: str, server: str = _SERVER, tenant: str = _TENANT, tok
 
 @hosts_app.command("retire")
 @guarded
-def hosts_retire(host: str, server: str = _SERVER, tenant: str = _TENANT, token: Optional[str] = _TOKEN) -> None:
+def hosts_retire(host: str, server: str = _SERVER, tenant: str = _TENANT, token: str | None = _TOKEN) -> None:
     doc = _call(server, token, "POST", f"/tenants/{tenant}/hosts/{host}:retire")
     typer.echo(f"{host} is {doc['state']}")
 
 
 @incidents_app.command("list")
 @guarded
-def incidents_list(server: str = _SERVER, tenant: str = _TENANT, token: Optional[str] = _TOKEN,
+def incidents_list(server: str = _SERVER, tenant: str = _TENANT, token: str | None = _TOKEN,
                    open_only: bool = typer.Option(False, "--open"), as_json: bool = _JSON) -> None:
     doc = _call(server, token, "GET", f"/tenants/{tenant}/incidents" + ("?open=true" if open_only else ""))
     if as_json:
@@ -180,7 +180,7 @@ def incidents_list(server: str = _SERVER, tenant: str = _TENANT, token: Optional
 
 @incidents_app.command("show")
 @guarded
-def incidents_show(incident: str, server: str = _SERVER, tenant: str = _TENANT, token: Optional[str] = _TOKEN,
+def incidents_show(incident: str, server: str = _SERVER, tenant: str = _TENANT, token: str | None = _TOKEN,
                    as_json: bool = _JSON) -> None:
     doc = _call(server, token, "GET", f"/tenants/{tenant}/incidents/{incident}")
     if as_json:

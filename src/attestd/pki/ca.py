@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["create_ca", "issue_host_certificate", "build_crl", "host_uri", "load_ca_key", "dump_ca_key"]
+__all__ = ["build_crl", "create_ca", "dump_ca_key", "host_uri", "issue_host_certificate", "load_ca_key"]
 
 
 def host_uri(tenant: str, host_id: str) -> str:

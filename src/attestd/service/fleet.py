@@ -37,6 +37,7 @@ import secrets
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any, Callable
 
 from cryptography import x509
@@ -63,7 +64,7 @@ from attestd.tpm.credential import make_credential
 from attestd.tpm.ekcert import check_ek_matches, load_certificates
 from attestd.tpm.seal import seal_to_ek
 
-__all__ = ["register_fleet_routes", "FleetService", "WEBHOOK_EVENTS"]
+__all__ = ["WEBHOOK_EVENTS", "FleetService", "register_fleet_routes"]
 
 log = logging.getLogger("attestd.fleet")
 WEBHOOK_EVENTS = ("quarantine", "remediation", "rejoin", "stale", "enroll", "retire")
@@ -154,7 +155,7 @@ class Notifier:
                     log.exception("webhook delivery loop")
 
     def deliver_due(self, client) -> int:
-        now = _dt.datetime.now(_dt.timezone.utc)
+        now = _dt.datetime.now(_dt.UTC)
         done = 0
         for delivery, hook in self.fleet.due_deliveries(now):
             body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
@@ -166,7 +167,7 @@ class Notifier:
             try:
                 r = client.post(hook.url, content=body, headers=headers)
                 ok, error = 200 <= r.status_code < 300, f"HTTP {r.status_code}"
-            except Exception as exc:  # noqa: BLE001 - any transport failure is a failed attempt
+            except Exception as exc:
                 ok, error = False, f"{type(exc).__name__}: {exc}"
             if ok:
                 self.fleet.record_delivery(delivery.id, status="delivered", attempts=attempts, delivered_at=now,
@@ -230,7 +231,7 @@ class FleetService:
             raise type(exc)(exc.code, exc.message, field="akPublic", offset=exc.offset) from None
         cert_der = None
         roots_file = self.st.settings.ek_roots_file
-        roots = load_certificates([open(roots_file, "rb").read()], field="ekRoots") if roots_file else []
+        roots = load_certificates([Path(roots_file).read_bytes()], field="ekRoots") if roots_file else []
         if body.ekCertificate:
             cert_der = _b64(body.ekCertificate, "ekCertificate")
             cert = load_ek_certificate(cert_der)

@@ -32,14 +32,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from attestd.errors import AttestdError, EvidenceError, VerificationError
 from attestd.policy import compile_policy, policy_hash
 from attestd.service import attest as pipeline
-from attestd.service.problems import ApiError
 from attestd.store.models import Attestation
 from attestd.tee.dcap.collateral import CollateralStore
 from attestd.tee.evidence import TrustAnchors, verify_tee_evidence
-from attestd.tokens import issue_token
+from attestd.tokens import issue_token, policy_signer_jwk
 from attestd.tokens.issue import RESERVED_CLAIMS
 
-__all__ = ["register_tee_routes", "TEE_ROUTES"]
+__all__ = ["TEE_ROUTES", "register_tee_routes"]
 
 #: route attestation type -> (verifier evidence type, x-ms-attestation-type)
 TEE_ROUTES = {"SevSnpVm": ("sevsnp", "sevsnpvm"), "SgxEnclave": ("sgx", "sgx"), "OpenEnclave": ("sgx", "sgx"),
@@ -108,6 +107,10 @@ def register_tee_routes(app: FastAPI, st: Any, *, admin: Callable[[Request, str]
         else:
             policy_row = st.tenants.current_policy(t, route)
             text, p_hash = policy_row.text, policy_row.policy_hash
+            if policy_row.signer_cert_pem:
+                from cryptography import x509
+
+                signer_cert = x509.load_pem_x509_certificate(policy_row.signer_cert_pem.encode())
         policy = compile_policy(text)
         record = Attestation(id=str(uuid.UUID(bytes=st.randbytes(16), version=4)), tenant_name=t, created_at=now,
                              attestation_type=route, evidence=doc, draft=draft,
@@ -138,6 +141,7 @@ def register_tee_routes(app: FastAPI, st: Any, *, admin: Callable[[Request, str]
                             lifetime=min(timedelta(seconds=st.settings.token_lifetime_seconds),
                                          keyset.policy.max_token_lifetime),
                             attestation_type=ms_type, policy_hash=p_hash, nonce=body.nonce, runtime=runtime,
+                            policy_signer=policy_signer_jwk(signer_cert) if signer_cert is not None else None,
                             draft=draft, max_lifetime=keyset.policy.max_token_lifetime)
         record.outcome = "permit"
         record.issued_claims = pipeline.jsonable(dict(decision.issued_claims))

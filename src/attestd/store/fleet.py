@@ -23,7 +23,7 @@ from attestd.store.models import (
 )
 from attestd.store.repo import NotFound, Store
 
-__all__ = ["FleetStore", "STATES"]
+__all__ = ["STATES", "FleetStore"]
 
 STATES = ("enrolling", "trusted", "stale", "quarantined", "remediating", "retired")
 

@@ -31,8 +31,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from attestd.errors import EvidenceError, VerificationError
 
-__all__ = ["EK_CERT_NV_RSA", "EK_CERT_NV_ECC", "load_ek_certificate", "load_certificates", "verify_ek_chain",
-           "check_ek_matches"]
+__all__ = [
+    "EK_CERT_NV_ECC",
+    "EK_CERT_NV_RSA",
+    "check_ek_matches",
+    "load_certificates",
+    "load_ek_certificate",
+    "verify_ek_chain",
+]
 
 #: TCG EK Credential Profile 2.5, 2.2.1.5.1: NV indices of the RSA 2048 and ECC NIST P-256 EK certificates
 EK_CERT_NV_RSA = 0x01C00002
@@ -143,7 +149,7 @@ def verify_ek_chain(cert: x509.Certificate, *, roots: Sequence[x509.Certificate]
                     intermediates: Sequence[x509.Certificate] = (), at: _dt.datetime | None = None
                     ) -> list[x509.Certificate]:
     """The path from ``cert`` to one of ``roots`` (leaf first); raises VerificationError otherwise."""
-    now = at or _dt.datetime.now(_dt.timezone.utc)
+    now = at or _dt.datetime.now(_dt.UTC)
     if not roots:
         raise VerificationError("ek.certificate_untrusted", "no EK root certificates are configured",
                                 field="ekCertificate")

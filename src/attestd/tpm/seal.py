@@ -34,7 +34,7 @@ from attestd.tpm._wire import tpm2b, u16, u32
 from attestd.tpm.alg import TPM_ALG, hash_alg_by_name
 from attestd.tpm.credential import protect_to_parent, storage_parent
 
-__all__ = ["SealedBlob", "seal_to_ek", "policy_pcr_digest", "pcr_selection_bytes", "TPM_CC_POLICY_PCR"]
+__all__ = ["TPM_CC_POLICY_PCR", "SealedBlob", "pcr_selection_bytes", "policy_pcr_digest", "seal_to_ek"]
 
 TPM_CC_POLICY_PCR = 0x0000017F
 #: TPMA_OBJECT bits (Part 2, 8.3): noDA
