@@ -4,25 +4,40 @@ JSON (``"format": "attestd-baseline/1"``)::
 
     {
       "format": "attestd-baseline/1",
-      "name": "web-tier",                      # free text
+      "name": "web-tier",                      # free text (optional)
       "createdAt": "2026-11-23T05:00:00+00:00",
-      "source": {"eventlogSha256": "..."},     # the log it was learned from
+      "source": {"eventlogSha256": "...", "events": 49},   # the log it was learned from
       "pcrs": {                                # PCR -> expected events, in log order
         "7": [{"event": 4, "type": "EV_EFI_VARIABLE_DRIVER_CONFIG",
                "digests": {"sha1": "...", "sha256": "..."}, "meaning": "SecureBoot = 1 (enabled)"}, ...]
       },
       "allowances": {
         "ignorePcrs": [],                      # PCRs not compared at all
-        "anyDigest": [                         # events that may carry any digest: matched by PCR,
-          {"pcr": 1, "type": "EV_EFI_VARIABLE_BOOT", "meaning": "BootOrder*"}   # type and meaning
-        ]                                      # (a glob on the decoded meaning)
+        "anyDigest": [                         # events that may carry any digest, matched by
+          {"pcr": 1,                           #   PCR,
+           "type": "EV_EFI_VARIABLE_BOOT*",    #   event type (a glob),
+           "meaning": "BootOrder*",            #   decoded meaning (a glob),
+           "optional": false}                  #   true: may also be missing or repeated
+        ]
       },
       "ima": {"files": {"/usr/bin/bash": ["sha256:..."]},   # optional
               "allowChanged": ["/var/log/*"], "allowNew": false}
     }
 
-Every member is checked by :meth:`Baseline.from_json`; a wrong one raises ``baseline.invalid``
-naming its JSON path (``pcrs.7[2].digests``).
+An expected event is one ``TCG_PCR_EVENT2`` record (TCG PC Client PFP 1.05, section 10.2.2) of the
+known-good log: its ``PCRIndex``, ``EventType`` (named as in PFP 10.4.1 Table 9), ``Digests`` (one
+per bank, hex) and the decoded ``Event`` data on one line (:mod:`attestd.eventlog.data`).
+EV_NO_ACTION events (PFP 10.4.5) are never extended into a PCR and are not recorded.
+
+Every member is checked by :meth:`Baseline.from_json`: a wrong or unknown one raises
+:class:`~attestd.errors.EvidenceError` ``baseline.invalid`` whose ``field`` is its JSON path
+(``pcrs.7[2].digests.sha256``, ``allowances.anyDigest[0].pcr``).
+
+The default allowances are empty. Two boots of the same image (the ``sb`` and ``sb-second`` QEMU
+fixtures) measure byte-identical logs, and the one value the firmware logs that could vary
+between boots of one host, ``ImageLocationInMemory`` of PFP 10.2.3 ``UEFI_IMAGE_LOAD_EVENT``, is
+not hashed, so no allowance is needed for it (events are compared by digest). :data:`PRESETS`
+holds the allowances a user commonly adds (``attestd baseline learn --allow boot-order``).
 """
 
 from __future__ import annotations
@@ -34,15 +49,11 @@ from typing import Any
 
 from attestd.errors import EvidenceError
 
-__all__ = ["DEFAULT_ANY_DIGEST", "FORMAT", "Allowances", "AnyDigest", "Baseline", "ExpectedEvent", "ImaBaseline"]
+__all__ = ["FORMAT", "PRESETS", "Allowances", "AnyDigest", "Baseline", "ExpectedEvent", "ImaBaseline"]
 
 FORMAT = "attestd-baseline/1"
-_HEX = re.compile(r"^[0-9a-f]*$")
-
-#: Allowed by default: the boot option order (a firmware may reorder it, e.g. after a one-time
-#: network boot) - the options themselves (Boot####) must still match.
-DEFAULT_ANY_DIGEST = ({"pcr": 1, "type": "EV_EFI_VARIABLE_BOOT", "meaning": "BootOrder*"},
-                      {"pcr": 1, "type": "EV_EFI_VARIABLE_BOOT2", "meaning": "BootOrder*"})
+_HEX = re.compile(r"^(?:[0-9a-f]{2})+$")
+_DIGEST_SIZES = {"sha1": 20, "sha256": 32, "sha384": 48, "sha512": 64, "sm3_256": 32}
 
 
 def _invalid(path: str, message: str) -> EvidenceError:
@@ -51,13 +62,29 @@ def _invalid(path: str, message: str) -> EvidenceError:
 
 def _expect(value: Any, kind: type | tuple, path: str, what: str) -> Any:
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise _invalid(path, f"expected {what}, found {type(value).__name__}")
+        found = "nothing" if value is None else type(value).__name__
+        raise _invalid(path, f"expected {what}, found {found}")
+    return value
+
+
+def _only(obj: dict, allowed: tuple[str, ...], path: str) -> None:
+    """Unknown members are errors: a misspelt allowance (``ignorePCRs``) must not silently do nothing."""
+    for key in obj:
+        if key not in allowed:
+            where = f"{path}.{key}" if path != "$" else key
+            raise _invalid(where, f"unknown member (expected one of {', '.join(allowed)})")
+
+
+def _pcr(value: Any, path: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 32:
+        raise _invalid(path, "expected a PCR number 0-31")
     return value
 
 
 @dataclass(frozen=True, slots=True)
 class ExpectedEvent:
-    """One event of the known-good log: PCR, number, type, digest per bank, decoded meaning."""
+    """One extended event of the known-good log: PCR, event number, type name, hex digest per
+    bank, and the decoded data on one line (``meaning``, what a person compares)."""
 
     pcr: int
     event: int
@@ -71,36 +98,77 @@ class ExpectedEvent:
     @classmethod
     def from_json(cls, pcr: int, obj: Any, path: str) -> ExpectedEvent:
         _expect(obj, dict, path, "an object")
-        event = _expect(obj.get("event"), int, f"{path}.event", "an integer")
+        _only(obj, ("event", "type", "digests", "meaning"), path)
+        event = _expect(obj.get("event"), int, f"{path}.event", "an event number")
+        if event < 0:
+            raise _invalid(f"{path}.event", "expected an event number >= 0")
         etype = _expect(obj.get("type"), str, f"{path}.type", "an event type name")
         digests = _expect(obj.get("digests"), dict, f"{path}.digests", "an object of hex digests")
+        if not digests:
+            raise _invalid(f"{path}.digests", "expected at least one digest")
         for bank, value in digests.items():
-            if not isinstance(value, str) or not _HEX.match(value) or not value:
-                raise _invalid(f"{path}.digests.{bank}", "expected a lower-case hex digest")
+            size = _DIGEST_SIZES.get(bank)
+            if not isinstance(value, str) or not _HEX.match(value) or (size and len(value) != 2 * size):
+                want = f"{size}-byte" if size else "a"
+                raise _invalid(f"{path}.digests.{bank}", f"expected {want} lower-case hex digest")
         meaning = _expect(obj.get("meaning", ""), str, f"{path}.meaning", "a string")
         return cls(pcr, event, etype, dict(digests), meaning)
 
 
 @dataclass(frozen=True, slots=True)
 class AnyDigest:
-    """An allowance: events of ``type`` in ``pcr`` whose meaning matches ``meaning`` (a glob) may
-    carry any digest."""
+    """An allowance: events in ``pcr`` whose type matches ``type`` and whose decoded meaning
+    matches ``meaning`` (both globs, :func:`fnmatch.fnmatchcase`) may carry any digest. With
+    ``optional`` they may also be missing or appear more often than in the baseline."""
 
     pcr: int
     type: str
     meaning: str = "*"
+    optional: bool = False
+
+    def matches_type(self, etype: str) -> bool:
+        return fnmatch.fnmatchcase(etype, self.type)
 
     def matches(self, pcr: int, etype: str, meaning: str) -> bool:
-        return pcr == self.pcr and etype == self.type and fnmatch.fnmatchcase(meaning, self.meaning)
+        return pcr == self.pcr and fnmatch.fnmatchcase(etype, self.type) and fnmatch.fnmatchcase(meaning, self.meaning)
 
     def to_json(self) -> dict[str, Any]:
-        return {"pcr": self.pcr, "type": self.type, "meaning": self.meaning}
+        out: dict[str, Any] = {"pcr": self.pcr, "type": self.type, "meaning": self.meaning}
+        if self.optional:
+            out["optional"] = True
+        return out
+
+    @classmethod
+    def from_json(cls, obj: Any, path: str) -> AnyDigest:
+        _expect(obj, dict, path, "an object")
+        _only(obj, ("pcr", "type", "meaning", "optional"), path)
+        pcr = _pcr(obj.get("pcr"), f"{path}.pcr")
+        etype = _expect(obj.get("type"), str, f"{path}.type", "an event type name or glob")
+        meaning = _expect(obj.get("meaning", "*"), str, f"{path}.meaning", "a glob")
+        optional = _expect(obj.get("optional", False), bool, f"{path}.optional", "true or false")
+        return cls(pcr, etype, meaning, optional)
+
+
+#: Allowances a user commonly adds (``attestd baseline learn --allow NAME``). None is a default.
+PRESETS: dict[str, tuple[AnyDigest, ...]] = {
+    # BootOrder (UEFI 2.10 section 3.3): firmware rewrites it, e.g. after a one-time network boot.
+    "boot-order": (AnyDigest(1, "EV_EFI_VARIABLE_BOOT*", "BootOrder*"),),
+    # ... and the Boot#### load options themselves may be added, removed or changed.
+    "boot-options": (AnyDigest(1, "EV_EFI_VARIABLE_BOOT*", "BootOrder*"),
+                     AnyDigest(1, "EV_EFI_VARIABLE_BOOT*", "Boot[0-9A-F][0-9A-F][0-9A-F][0-9A-F]*", optional=True)),
+    # UEFI_GPT_DATA (PFP 10.2, Table 10; PCR 5): changes when the disk is repartitioned or replaced.
+    "gpt": (AnyDigest(5, "EV_EFI_GPT_EVENT*", "*"),),
+    # UEFI_HANDOFF_TABLE_POINTERS (PFP 10.2; PCR 1, SMBIOS): serial numbers, addresses.
+    "handoff-tables": (AnyDigest(1, "EV_EFI_HANDOFF_TABLES*", "*"),),
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Allowances:
+    """What may differ from the baseline: whole PCRs, and events with any digest."""
+
     ignore_pcrs: tuple[int, ...] = ()
-    any_digest: tuple[AnyDigest, ...] = tuple(AnyDigest(**a) for a in DEFAULT_ANY_DIGEST)
+    any_digest: tuple[AnyDigest, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {"ignorePcrs": list(self.ignore_pcrs), "anyDigest": [a.to_json() for a in self.any_digest]}
@@ -108,25 +176,28 @@ class Allowances:
     @classmethod
     def from_json(cls, obj: Any, path: str = "allowances") -> Allowances:
         _expect(obj, dict, path, "an object")
+        _only(obj, ("ignorePcrs", "anyDigest"), path)
         ignore = _expect(obj.get("ignorePcrs", []), list, f"{path}.ignorePcrs", "a list of PCR numbers")
-        for i, p in enumerate(ignore):
-            if not isinstance(p, int) or isinstance(p, bool) or not 0 <= p < 32:
-                raise _invalid(f"{path}.ignorePcrs[{i}]", "expected a PCR number 0-31")
+        pcrs = tuple(_pcr(p, f"{path}.ignorePcrs[{i}]") for i, p in enumerate(ignore))
         rules = _expect(obj.get("anyDigest", []), list, f"{path}.anyDigest", "a list")
-        parsed = []
-        for i, r in enumerate(rules):
-            rp = f"{path}.anyDigest[{i}]"
-            _expect(r, dict, rp, "an object")
-            pcr = _expect(r.get("pcr"), int, f"{rp}.pcr", "a PCR number")
-            etype = _expect(r.get("type"), str, f"{rp}.type", "an event type name")
-            meaning = _expect(r.get("meaning", "*"), str, f"{rp}.meaning", "a glob")
-            parsed.append(AnyDigest(pcr, etype, meaning))
-        return cls(tuple(ignore), tuple(parsed))
+        return cls(pcrs, tuple(AnyDigest.from_json(r, f"{path}.anyDigest[{i}]") for i, r in enumerate(rules)))
+
+    @classmethod
+    def preset(cls, *names: str, ignore_pcrs: tuple[int, ...] = ()) -> Allowances:
+        """Allowances from :data:`PRESETS` names (unknown name: ``baseline.invalid``)."""
+        rules: list[AnyDigest] = []
+        for name in names:
+            if name not in PRESETS:
+                raise EvidenceError("baseline.invalid", f"unknown allowance {name!r} (known: {', '.join(PRESETS)})",
+                                    field="allow")
+            rules.extend(r for r in PRESETS[name] if r not in rules)
+        return cls(tuple(sorted(set(ignore_pcrs))), tuple(rules))
 
 
 @dataclass(frozen=True, slots=True)
 class ImaBaseline:
-    """The files a known-good host measured (path -> digests seen) and what may differ."""
+    """The files a known-good host measured (path -> file digests seen, ``algo:hex``) and what may
+    differ: path globs whose digest may change, and whether files never seen are accepted."""
 
     files: dict[str, tuple[str, ...]]
     allow_changed: tuple[str, ...] = ()
@@ -142,22 +213,26 @@ class ImaBaseline:
     @classmethod
     def from_json(cls, obj: Any, path: str = "ima") -> ImaBaseline:
         _expect(obj, dict, path, "an object")
-        files = _expect(obj.get("files", {}), dict, f"{path}.files", "an object")
+        _only(obj, ("files", "allowChanged", "allowNew"), path)
+        files = _expect(obj.get("files", {}), dict, f"{path}.files", "an object of path -> digests")
         out: dict[str, tuple[str, ...]] = {}
         for name, digests in files.items():
-            _expect(digests, list, f"{path}.files[{name!r}]", "a list of digests")
-            if not all(isinstance(d, str) for d in digests):
-                raise _invalid(f"{path}.files[{name!r}]", "expected digest strings")
+            where = f"{path}.files[{name!r}]"
+            _expect(digests, list, where, "a list of digests")
+            for i, d in enumerate(digests):
+                _expect(d, str, f"{where}[{i}]", "a digest string (algo:hex)")
             out[name] = tuple(digests)
         allow = _expect(obj.get("allowChanged", []), list, f"{path}.allowChanged", "a list of globs")
-        if not all(isinstance(g, str) for g in allow):
-            raise _invalid(f"{path}.allowChanged", "expected glob strings")
+        for i, g in enumerate(allow):
+            _expect(g, str, f"{path}.allowChanged[{i}]", "a glob")
         allow_new = _expect(obj.get("allowNew", False), bool, f"{path}.allowNew", "true or false")
         return cls(out, tuple(allow), allow_new)
 
 
 @dataclass(frozen=True)
 class Baseline:
+    """A learned baseline: expected events per PCR, allowances, optional IMA files."""
+
     pcrs: dict[int, tuple[ExpectedEvent, ...]]
     allowances: Allowances = field(default_factory=Allowances)
     ima: ImaBaseline | None = None
@@ -183,6 +258,7 @@ class Baseline:
     def from_json(cls, obj: Any) -> Baseline:
         """Read a baseline document, checking every member (``baseline.invalid`` names the path)."""
         _expect(obj, dict, "$", "a JSON object")
+        _only(obj, ("format", "name", "createdAt", "source", "pcrs", "allowances", "ima"), "$")
         if obj.get("format") != FORMAT:
             raise _invalid("format", f"expected {FORMAT!r}, found {obj.get('format')!r}")
         pcrs_obj = _expect(obj.get("pcrs"), dict, "pcrs", "an object of PCR -> events")
@@ -198,5 +274,8 @@ class Baseline:
         name = obj.get("name")
         if name is not None:
             _expect(name, str, "name", "a string")
+        created = obj.get("createdAt")
+        if created is not None:
+            _expect(created, str, "createdAt", "an ISO 8601 time string")
         source = _expect(obj.get("source", {}), dict, "source", "an object")
-        return cls(pcrs, allowances, ima, name, obj.get("createdAt"), dict(source))
+        return cls(pcrs, allowances, ima, name, created, dict(source))
