@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 
 __all__ = ["make_engine", "migrate", "normalize_url", "schema_is_current"]
 
@@ -55,7 +55,14 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get(WRITE) else "BEGIN")
 
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # PostgreSQL (psycopg 3). Each process keeps up to pool_size + max_overflow connections (30):
+    # replicas x workers x 30 must stay under the server's max_connections. pre_ping replaces a
+    # connection the server closed (restart, failover, idle timeout) before a request sees it.
+    query = make_url(url).query
+    connect_args = {k: v for k, v in (("connect_timeout", 10), ("application_name", "attestd"))
+                    if k not in query}
+    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_recycle=1800,
+                         connect_args=connect_args)
 
 
 def _config(connection) -> Config:
@@ -65,13 +72,25 @@ def _config(connection) -> Config:
     return cfg
 
 
+#: the PostgreSQL advisory lock held while migrating (advisory locks are per database)
+MIGRATION_LOCK = 7357001
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Upgrade the schema to ``revision`` (idempotent; replicas starting together are serialised by
-    the database: PostgreSQL takes an advisory lock first)."""
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7357001)")
-        command.upgrade(_config(conn), revision)
+    """Upgrade the schema to ``revision``; idempotent. Replicas starting together on one PostgreSQL
+    database take turns: the upgrade runs in one transaction (PostgreSQL's DDL is transactional)
+    that first takes the advisory lock :data:`MIGRATION_LOCK`, held until it commits, so the next
+    replica reads the version the previous one wrote and has nothing left to do. On SQLite the
+    transaction begins with the database's write lock (BEGIN IMMEDIATE)."""
+    with engine.connect() as conn:
+        conn.info[WRITE] = True
+        try:
+            with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+                command.upgrade(_config(conn), revision)
+        finally:
+            conn.info.pop(WRITE, None)
 
 
 def schema_is_current(engine: Engine) -> bool:

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from attestd.store.models import (
     Host,
@@ -26,6 +27,9 @@ from attestd.store.repo import NotFound, Store
 __all__ = ["STATES", "FleetStore"]
 
 STATES = ("enrolling", "trusted", "stale", "quarantined", "remediating", "retired")
+#: a replica that took a webhook delivery has this long to record its outcome (one pass sends up
+#: to 50, 5 s timeout each) before another replica may take it again
+DELIVERY_LEASE = timedelta(minutes=5)
 
 
 class FleetStore:
@@ -40,8 +44,6 @@ class FleetStore:
     def add_ca(self, tenant: str, key_der: bytes, cert_der: bytes, *, now: datetime) -> TenantCA:
         """Store the tenant's CA; if another replica stored one first, that one wins."""
         sealed = self.store.sealer.seal(key_der, context=f"tenant:{tenant}:ca")
-        from sqlalchemy.exc import IntegrityError
-
         try:
             with self.store.session() as s:
                 s.add(TenantCA(tenant_name=tenant, key_sealed=sealed, cert_der=cert_der, created_at=now, crl_number=0))
@@ -86,7 +88,16 @@ class FleetStore:
         return [h for h in rows if (now - h.last_attested_at).total_seconds() > h.interval_seconds * margin]
 
     def enroll(self, tenant: str, values: dict[str, Any], *, now: datetime, actor: str) -> Host:
-        """Create the host, or re-enroll the one with this EK (new AK, back to ``enrolling``)."""
+        """Create the host, or re-enroll the one with this EK (new AK, back to ``enrolling``).
+
+        Two replicas enrolling one EK at the same moment: the second INSERT fails on the unique
+        ``(tenant, ek)`` constraint after the first committed; it is then a re-enrollment."""
+        try:
+            return self._enroll(tenant, values, now=now, actor=actor)
+        except IntegrityError:
+            return self._enroll(tenant, values, now=now, actor=actor)
+
+    def _enroll(self, tenant: str, values: dict[str, Any], *, now: datetime, actor: str) -> Host:
         with self.store.session() as s:
             host = s.scalar(select(Host).where(Host.tenant_name == tenant,
                                                Host.ek_fingerprint == values["ek_fingerprint"]))
@@ -198,12 +209,18 @@ class FleetStore:
     # -- secrets released to hosts ----------------------------------------------------------------
     def set_secret(self, host_id: str, name: str, value: bytes, *, now: datetime) -> None:
         sealed = self.store.sealer.seal(value, context=f"host:{host_id}:secret:{name}")
-        with self.store.session() as s:
-            row = s.get(HostSecret, (host_id, name))
-            if row is None:
-                s.add(HostSecret(host_id=host_id, name=name, value_sealed=sealed, created_at=now))
-            else:
-                row.value_sealed, row.created_at = sealed, now
+        for attempt in (1, 2):  # another replica may insert the same secret between our read and write
+            try:
+                with self.store.session() as s:
+                    row = s.get(HostSecret, (host_id, name))
+                    if row is None:
+                        s.add(HostSecret(host_id=host_id, name=name, value_sealed=sealed, created_at=now))
+                    else:
+                        row.value_sealed, row.created_at = sealed, now
+                return
+            except IntegrityError:
+                if attempt == 2:
+                    raise
 
     def secrets(self, host_id: str) -> list[tuple[str, bytes]]:
         with self.store.read_session() as s:
@@ -236,10 +253,18 @@ class FleetStore:
             return d.id
 
     def due_deliveries(self, now: datetime, limit: int = 50) -> list[tuple[WebhookDelivery, Webhook]]:
+        """Take the pending deliveries that are due: each is leased to this caller for
+        :data:`DELIVERY_LEASE` (its next attempt moves past the lease), so replicas do not send one
+        delivery twice; ``record_delivery`` then sets the outcome. PostgreSQL skips the rows another
+        replica is taking at this moment (``FOR UPDATE SKIP LOCKED``)."""
         with self.store.session() as s:
             rows = s.execute(select(WebhookDelivery, Webhook).join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
                              .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
-                             .order_by(WebhookDelivery.id).limit(limit)).all()
+                             .order_by(WebhookDelivery.id).limit(limit)
+                             .with_for_update(skip_locked=True, of=WebhookDelivery)).all()
+            if rows:
+                s.execute(update(WebhookDelivery).where(WebhookDelivery.id.in_([d.id for d, _ in rows]))
+                          .values(next_attempt_at=now + DELIVERY_LEASE))
             return [(d, w) for d, w in rows]
 
     def record_delivery(self, delivery_id: int, **values: Any) -> None:

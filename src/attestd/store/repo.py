@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from attestd.errors import AttestdError
@@ -35,7 +35,7 @@ from attestd.store.models import (
 from attestd.store.sealing import Sealer
 from attestd.tokens import KeySet
 
-__all__ = ["Conflict", "NotFound", "Store", "StoreError", "hash_token", "new_token"]
+__all__ = ["Conflict", "InvalidValue", "NotFound", "Store", "StoreError", "hash_token", "new_token"]
 
 TOKEN_PREFIX = "atd_"
 
@@ -53,6 +53,33 @@ class NotFound(AttestdError):
 class Conflict(AttestdError):
     http_status = 409
     title = "Conflict"
+
+
+class InvalidValue(AttestdError):
+    """A value the database refuses (``request.invalid``, 400): on PostgreSQL text with a NUL
+    character (U+0000: not storable, nor usable in a lookup), a string longer than its column, a
+    number out of its column's range. SQLite, which checks none of these, never raises it."""
+
+    http_status = 400
+    title = "Bad request"
+
+
+@contextmanager
+def _data_errors() -> Iterator[None]:
+    """Turn the database's refusal of a value (``DataError``) into :class:`InvalidValue`: a request
+    carrying such a value is malformed (400), on any backend, rather than an internal error."""
+    try:
+        yield
+    except DataError as exc:
+        reason = str(exc.orig).splitlines()[0] if exc.orig is not None else "invalid value"
+        if "NUL" in reason:
+            reason = "text with a NUL character (U+0000)"
+        raise InvalidValue("request.invalid", f"a value cannot be stored or looked up: {reason}") from None
+
+
+def _no_nul(value: str | None) -> str | None:
+    """Text for a column that must take it whatever it holds (PostgreSQL text cannot hold U+0000)."""
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
 
 
 def hash_token(token: str) -> str:
@@ -85,19 +112,25 @@ class Store:
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
 
+    @contextmanager
+    def _connect(self) -> Iterator[Any]:
+        """A Core connection for one read (the hot paths that skip the ORM)."""
+        with _data_errors(), self.engine.connect() as conn:
+            yield conn
+
     def close(self) -> None:
         self.engine.dispose()
 
     @contextmanager
     def read_session(self) -> Iterator[Session]:
         """A read-only transaction: no write lock (WAL readers do not block the writer)."""
-        with self.engine.connect() as conn, Session(bind=conn, expire_on_commit=False) as s:
+        with _data_errors(), self.engine.connect() as conn, Session(bind=conn, expire_on_commit=False) as s:
             yield s
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A transaction that may write: on SQLite one at a time per process, and BEGIN IMMEDIATE."""
-        with self._write_lock, self.engine.connect() as conn:
+        with _data_errors(), self._write_lock, self.engine.connect() as conn:
             conn.info[WRITE] = True
             try:
                 with Session(bind=conn, expire_on_commit=False) as s, s.begin():
@@ -156,7 +189,9 @@ class Store:
                        actor: str, action: str, details: dict[str, Any]) -> int:
         """Compare-and-swap the key set; returns the new version, or raises ``tenant.keyset_changed``."""
         with self.session() as s:
-            tenant = s.get(Tenant, name, with_for_update=True)
+            # FOR NO KEY UPDATE: concurrent writers of the key set queue here, while inserts that
+            # reference the tenant (attestations, FOR KEY SHARE) go on
+            tenant = s.get(Tenant, name, with_for_update={"key_share": True})
             if tenant is None:
                 raise NotFound("tenant.not_found", f"no tenant {name!r}")
             if tenant.keyset_version != expected_version:
@@ -189,7 +224,7 @@ class Store:
     def current_policy_version(self, tenant: str, attestation_type: str) -> int | None:
         """The number of the tenant's current policy of that type (one indexed lookup)."""
         table = PolicyVersion.__table__
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             return conn.execute(select(func.max(table.c.version)).where(
                 table.c.tenant_name == tenant, table.c.attestation_type == attestation_type)).scalar()
 
@@ -217,10 +252,13 @@ class Store:
     def add_policy_version(self, tenant: str, attestation_type: str, *, text: str, document: str,
                            policy_hash: str, token_hash: str, signer_cert_pem: str | None, action: str, builtin: str | None,
                            now: datetime, actor: str) -> PolicyVersion:
-        """Append a version (number = previous + 1; two concurrent writers collide on the unique
-        constraint and the loser gets ``policy.concurrent_update``)."""
+        """Append a version (number = previous + 1). Writers of one tenant's policies queue on the
+        tenant's row (PostgreSQL ``FOR NO KEY UPDATE``; SQLite has one writer at a time), so writes
+        through different replicas at the same moment each get the next number; the unique
+        constraint stays the backstop (``policy.concurrent_update``)."""
         try:
             with self.session() as s:
+                s.get(Tenant, tenant, with_for_update={"key_share": True})
                 last = s.scalar(select(func.max(PolicyVersion.version)).where(
                     PolicyVersion.tenant_name == tenant, PolicyVersion.attestation_type == attestation_type))
                 row = PolicyVersion(tenant_name=tenant, attestation_type=attestation_type,
@@ -275,7 +313,11 @@ class Store:
         values = {c.key: getattr(record, c.key) for c in _ATTESTATION_COLUMNS}
         if values.get("draft") is None:
             values["draft"] = False
-        with self._write_lock, self.engine.connect() as conn:
+        # the explanation may quote claim values read from evidence (event log strings can hold
+        # NUL): the record is stored whatever they hold
+        values["explanation"] = _no_nul(values.get("explanation"))
+        values["error_code"] = _no_nul(values.get("error_code"))
+        with _data_errors(), self._write_lock, self.engine.connect() as conn:
             conn.info[WRITE] = True
             try:
                 with conn.begin():
@@ -298,7 +340,7 @@ class Store:
 
     def nonce_consumed(self, tenant: str, nonce_id: str) -> bool:
         table = ConsumedNonce.__table__
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             return conn.execute(select(table.c.nonce_id).where(
                 table.c.tenant_name == tenant, table.c.nonce_id == nonce_id)).first() is not None
 
