@@ -155,7 +155,8 @@ def test_policy_versions_hash_and_reset(service):
     assert_problem(c.put("/tenants/default/policies/Tpm", content=b"\xff\xfe", headers=h), 400, "request.not_utf8")
     assert_problem(c.put("/tenants/default/policies/Tpm", content=b"", headers=h), 400, "policy.empty")
     assert_problem(c.put("/tenants/default/policies/Nope", content=PERMIT_SB, headers=h), 404, "policy.unknown_type")
-    assert_problem(c.get("/tenants/default/policies/SevSnpVm", headers=h), 404, "policy.not_set")
+    # every type has a default, never permit-all (TEE defaults: docs/service.md)
+    assert c.get("/tenants/default/policies/SevSnpVm", headers=h).json()["builtin"] == "attestd-sevsnpvm-default"
     assert_problem(c.put("/tenants/default/policies/Tpm", json={"policy": 1}, headers=h), 400,
                    "policy.invalid_request")
 

@@ -41,6 +41,10 @@ def reverify(state: ServiceState, attestation_id: str) -> dict[str, Any]:
     record = state.store.get_attestation(attestation_id)
     if record is None:
         raise ApiError(404, "attestation.not_found", f"no attestation {attestation_id!r}", field="id")
+    if record.attestation_type != "Tpm":  # SgxEnclave, OpenEnclave, SevSnpVm, TdxVm
+        from attestd.service.tee_routes import reverify_tee
+
+        return reverify_tee(state, record)
     stored = {"outcome": record.outcome, "errorCode": record.error_code, "issuedClaims": record.issued_claims,
               "policyHash": record.policy_hash}
     checks: dict[str, Any] = {}

@@ -63,6 +63,18 @@ class Settings:
     tee_amd_roots: str | None = None
     tee_intel_root: str | None = None
     tee_collateral_dir: str | None = None
+    #: ``required`` (default): a TEE attestation needs a challenge nonce bound into REPORT_DATA, as
+    #: the TPM route does; ``optional``: a request without ``nonce`` is accepted without freshness
+    #: (Azure's behaviour; the token says ``x-attestd-nonce-verified: false``).
+    tee_nonce: str = "required"
+    #: fetch what the configured collateral lacks (VCEKs from AMD KDS, Intel PCS collateral), cached
+    #: in ``tee_cache_dir`` (default ``{data_dir}/tee-cache``). Off by default: the service is offline.
+    tee_fetch: bool = False
+    tee_cache_dir: str | None = None
+    #: base URLs of AMD KDS, Intel PCS and the Intel SGX Root CA CRL (defaults: the vendors')
+    tee_kds_url: str | None = None
+    tee_pcs_url: str | None = None
+    tee_intel_root_crl_url: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -173,4 +185,6 @@ def load_settings(config_file: str | os.PathLike | None = None, *, env: Mapping[
     if settings.default_tenant_mode not in ("token", "shared"):
         raise ConfigError("config.invalid_value", "default_tenant_mode is token or shared (create isolated tenants with POST /tenants and their signer certificates)",
                           field="default_tenant_mode")
+    if settings.tee_nonce not in ("required", "optional"):
+        raise ConfigError("config.invalid_value", "tee_nonce is required or optional", field="tee_nonce")
     return settings

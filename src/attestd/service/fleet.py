@@ -498,6 +498,7 @@ def register_fleet_routes(app: FastAPI, st: Any, *, admin: Callable[[Request, st
     @app.get("/tenants/{t}/hosts", tags=tags)
     def list_hosts(request: Request, t: str, state: str | None = None) -> dict[str, Any]:
         admin(request, t)
+        st.tenants.get(t)
         return {"hosts": [svc.host_json(hh) for hh in svc.fleet.list_hosts(t, state=state)]}
 
     @app.get("/tenants/{t}/hosts/{h}", tags=tags)
@@ -540,6 +541,7 @@ def register_fleet_routes(app: FastAPI, st: Any, *, admin: Callable[[Request, st
     @app.get("/tenants/{t}/incidents", tags=tags)
     def list_incidents(request: Request, t: str, host: str | None = None, open: bool = False) -> dict[str, Any]:
         admin(request, t)
+        st.tenants.get(t)
         return {"incidents": [svc.incident_json(i) for i in svc.fleet.list_incidents(t, host_id=host, open_only=open)]}
 
     @app.get("/tenants/{t}/incidents/{i}", tags=tags)
@@ -547,13 +549,16 @@ def register_fleet_routes(app: FastAPI, st: Any, *, admin: Callable[[Request, st
         admin(request, t)
         return svc.incident_json(svc.fleet.get_incident(t, i))
 
-    @app.get("/tenants/{t}/ca.pem", tags=tags)
+    @app.get("/tenants/{t}/ca.pem", tags=tags, response_class=Response,
+             responses={200: {"content": {"application/x-pem-file": {"schema": {"type": "string"}}}}})
     def ca_certificate(t: str) -> Response:
         st.tenants.get(t)
         _, cert = svc.ca(t)
         return Response(cert.public_bytes(serialization.Encoding.PEM), media_type="application/x-pem-file")
 
-    @app.get("/tenants/{t}/crl", tags=tags)
+    @app.get("/tenants/{t}/crl", tags=tags, response_class=Response,
+             responses={200: {"content": {"application/pkix-crl": {"schema": {"type": "string",
+                                                                                "format": "binary"}}}}})
     def crl(t: str) -> Response:
         st.tenants.get(t)
         return Response(svc.crl(t), media_type="application/pkix-crl")
@@ -561,6 +566,7 @@ def register_fleet_routes(app: FastAPI, st: Any, *, admin: Callable[[Request, st
     @app.post("/tenants/{t}/webhooks", tags=tags, status_code=201)
     def add_webhook(request: Request, t: str, body: WebhookRequest) -> dict[str, Any]:
         admin(request, t)
+        st.tenants.get(t)  # the operator token reaches any name: an unknown tenant is a 404, not a foreign-key 500
         unknown = [e for e in body.events if e not in WEBHOOK_EVENTS]
         if unknown:
             raise ApiError(400, "webhook.events", f"unknown events {unknown}; known: {list(WEBHOOK_EVENTS)}",
@@ -573,6 +579,7 @@ def register_fleet_routes(app: FastAPI, st: Any, *, admin: Callable[[Request, st
     @app.get("/tenants/{t}/webhooks/deliveries", tags=tags)
     def deliveries(request: Request, t: str) -> dict[str, Any]:
         admin(request, t)
+        st.tenants.get(t)
         return {"deliveries": [{"id": d.id, "event": d.event, "status": d.status, "attempts": d.attempts,
                                 "lastError": d.last_error, "createdAt": d.created_at.isoformat(),
                                 "deliveredAt": d.delivered_at.isoformat() if d.delivered_at else None}

@@ -54,12 +54,46 @@ def problem_response(problem: dict[str, Any], headers: dict[str, str] | None = N
                         media_type="application/problem+json")
 
 
+#: Azure-shaped routes (``/tenants/{t}/attest/{type}``): errors carry Azure's ``x-ms-error-code``
+#: header, and a client that asks for ``application/json`` rather than ``application/problem+json``
+#: gets Azure's CloudError body ``{"error": {"code", "message"}}`` alone.
+_AZURE_ROUTE = re.compile(r"^/tenants/[^/]+/attest/[^/]+$")
+
+
+def wants_azure_error(accept: str | None) -> bool:
+    """True when ``Accept`` prefers ``application/json`` to ``application/problem+json`` (Azure SDKs
+    send ``Accept: application/json``; ``*/*`` or no header keeps RFC 9457)."""
+    if not accept:
+        return False
+    weights: dict[str, float] = {}
+    for part in accept.split(","):
+        items = part.split(";")
+        media = items[0].strip().lower()
+        weight = 1.0
+        for param in items[1:]:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    weight = float(value.strip())
+                except ValueError:
+                    weight = 0.0
+        weights[media] = max(weights.get(media, 0.0), weight)
+    json_q = weights.get("application/json", 0.0)
+    return json_q > 0 and json_q > weights.get("application/problem+json", 0.0)
+
+
 def error_response(exc: AttestdError, request: Request) -> JSONResponse:
     problem = exc.to_problem(instance=request.url.path)
     rid = getattr(request.state, "request_id", None)
     if rid:
         problem["requestId"] = rid
-    return problem_response(problem, getattr(exc, "headers", None))
+    headers = dict(getattr(exc, "headers", None) or {})
+    if _AZURE_ROUTE.match(request.url.path):
+        headers["x-ms-error-code"] = exc.code
+        if wants_azure_error(request.headers.get("accept")):
+            return JSONResponse({"error": {"code": exc.code, "message": problem["detail"]}},
+                                status_code=int(problem["status"]), headers=headers)
+    return problem_response(problem, headers or None)
 
 
 _LEADING_FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*): ")
@@ -72,7 +106,73 @@ def _field_of(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object", "title": "Problem",
+    "description": "RFC 9457 problem details; `code` is stable, `error` is Azure's shape of the same error",
+    "required": ["type", "title", "status", "code", "error"],
+    "properties": {
+        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "detail": {"type": "string"}, "code": {"type": "string"}, "field": {"type": "string"},
+        "offset": {"type": "integer"}, "details": {"type": "object"}, "instance": {"type": "string"},
+        "requestId": {"type": "string"},
+        "error": {"$ref": "#/components/schemas/AzureErrorDetail"},
+    },
+}
+AZURE_ERROR_SCHEMAS: dict[str, Any] = {
+    "AzureErrorDetail": {"type": "object", "title": "AzureErrorDetail", "required": ["code", "message"],
+                         "properties": {"code": {"type": "string"}, "message": {"type": "string"}}},
+    "AzureCloudError": {"type": "object", "title": "AzureCloudError", "required": ["error"],
+                        "description": "Azure's error body (Azure-shaped routes, `Accept: application/json`)",
+                        "properties": {"error": {"$ref": "#/components/schemas/AzureErrorDetail"}}},
+}
+
+
+def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Describe the error bodies in an OpenAPI document FastAPI generated: every 4xx/5xx response
+    is a ``Problem`` (``application/problem+json``; also ``AzureCloudError`` as ``application/json``
+    on the Azure-shaped routes), undocumented 4xx fall under ``4XX``, and FastAPI's 422
+    ``HTTPValidationError`` goes (invalid requests are 400 problems here)."""
+    comps = schema.setdefault("components", {}).setdefault("schemas", {})
+    comps["Problem"] = PROBLEM_SCHEMA
+    comps.update(AZURE_ERROR_SCHEMAS)
+    for path, item in schema.get("paths", {}).items():
+        azure = bool(_AZURE_ROUTE.match(path.replace("{t}", "t")))
+        content: dict[str, Any] = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        if azure:
+            content["application/json"] = {"schema": {"$ref": "#/components/schemas/AzureCloudError"}}
+        for op in item.values():
+            if not isinstance(op, dict) or "responses" not in op:
+                continue
+            responses = op["responses"]
+            if "HTTPValidationError" in str(responses.get("422", "")):
+                del responses["422"]
+            for code, resp in responses.items():
+                if code[:1] in "45":
+                    resp["content"] = content
+            responses.setdefault("4XX", {"description": "error (RFC 9457 problem details)", "content": content})
+            if path == "/readyz":
+                responses["503"] = {"description": "starting, stopping, or the database is unreachable",
+                                    "content": content}
+    if "HTTPValidationError" not in str(schema.get("paths", {})):
+        comps.pop("HTTPValidationError", None)
+        if "ValidationError" not in str({k: v for k, v in comps.items() if k != "ValidationError"}):
+            comps.pop("ValidationError", None)
+    return schema
+
+
 def install_handlers(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if getattr(app.state, "openapi_documented", False) and app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = document_problems(generate())
+        app.openapi_schema = schema
+        app.state.openapi_documented = True
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
     @app.exception_handler(AttestdError)
     async def _attestd(request: Request, exc: AttestdError):
         status = int(getattr(exc, "http_status", 400))
@@ -85,6 +185,8 @@ def install_handlers(app: FastAPI) -> None:
         errors = exc.errors()
         first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
         field = _field_of(tuple(first.get("loc", ())))
+        if first.get("type") == "json_invalid":  # loc is ("body", <character position>)
+            field = "body"
         msg = str(first.get("msg", "invalid"))
         # The ValueError text our validators raise is the useful part ("Value error, ..." prefix dropped).
         msg = msg.removeprefix("Value error, ")

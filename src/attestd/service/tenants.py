@@ -42,15 +42,83 @@ from attestd.store import PolicyVersion, Store, Tenant
 from attestd.tokens import KeyManagementError, KeySet, RotationPolicy, generate_signing_key
 from attestd.tokens import policy_hash as document_hash
 
-__all__ = ["ATTESTATION_TYPES", "DEFAULT_POLICIES", "MODES", "TenantService", "canonical_type", "is_jws"]
+__all__ = ["ATTESTATION_TYPES", "DEFAULT_POLICIES", "MODES", "TEE_DEFAULT_POLICIES", "TenantService", "canonical_type",
+           "default_policy_text", "is_jws"]
 
 MODES = ("shared", "token", "isolated")
 #: attestation types (Azure's spelling) and the ``x-ms-attestation-type`` of their tokens.
 ATTESTATION_TYPES = {"Tpm": "tpm", "SgxEnclave": "sgx", "OpenEnclave": "sgx", "SevSnpVm": "sevsnpvm",
                      "TdxVm": "tdxvm"}
-#: default (and reset) policy per type: a built-in, never permit-all. Types without one have no
-#: policy until an administrator sets one, and attestation of them is refused.
-DEFAULT_POLICIES = {"Tpm": "linux-secure-boot"}
+#: default (and reset) policy per type, never permit-all: a built-in of :mod:`attestd.policy.builtin`
+#: (TPM) or one of :data:`TEE_DEFAULT_POLICIES` (the service's TEE defaults).
+DEFAULT_POLICIES = {"Tpm": "linux-secure-boot", "SgxEnclave": "attestd-sgx-default",
+                    "OpenEnclave": "attestd-sgx-default", "SevSnpVm": "attestd-sevsnpvm-default",
+                    "TdxVm": "attestd-tdxvm-default"}
+
+#: The TEE defaults. Azure's default SGX policy permits every verified enclave and issues
+#: is-debuggable, sgx-mrsigner, sgx-mrenclave, product-id, svn and tee; these keep its issuance
+#: rules but are fail-closed on what Azure leaves to the relying party:
+#:
+#: * a debuggable enclave / VM / TD is denied (its memory is readable by the host), and so is a
+#:   missing debug claim;
+#: * Intel quotes must have had their TCB evaluated (``attester_tcb_status`` present: collateral
+#:   was configured or fetched) and not be OutOfDate / OutOfDateConfigurationNeeded (Revoked already
+#:   fails verification);
+#: * an SEV-SNP guest whose policy allows a migration agent is denied (the agent can export it).
+#:
+#: An administrator who accepts more sets a policy for the type.
+TEE_DEFAULT_POLICIES = {
+    "attestd-sgx-default": """version=1.2;
+authorizationrules {
+    // a debuggable enclave (or one whose debug flag is unknown) is never trusted by default
+    ![type=="x-ms-sgx-is-debuggable", issuer=="AttestationService", value==false] => deny();
+    // the TCB level must be known (Intel collateral configured or fetched) and current enough
+    ![type=="attester_tcb_status", issuer=="AttestationService"] => deny();
+    [type=="attester_tcb_status", value=="OutOfDate"] => deny();
+    [type=="attester_tcb_status", value=="OutOfDateConfigurationNeeded"] => deny();
+    => permit();
+};
+issuancerules {
+    c:[type=="x-ms-sgx-is-debuggable"] => issue(type="is-debuggable", value=c.value);
+    c:[type=="x-ms-sgx-mrsigner"] => issue(type="sgx-mrsigner", value=c.value);
+    c:[type=="x-ms-sgx-mrenclave"] => issue(type="sgx-mrenclave", value=c.value);
+    c:[type=="x-ms-sgx-product-id"] => issue(type="product-id", value=c.value);
+    c:[type=="x-ms-sgx-svn"] => issue(type="svn", value=c.value);
+    c:[type=="x-ms-attestation-type"] => issue(type="tee", value=c.value);
+};
+""",
+    "attestd-sevsnpvm-default": """version=1.2;
+authorizationrules {
+    // a guest launched with debugging allowed (or whose debug flag is unknown) is not trusted
+    ![type=="x-ms-sevsnpvm-is-debuggable", issuer=="AttestationService", value==false] => deny();
+    // nor one whose policy lets a migration agent export it
+    ![type=="x-ms-sevsnpvm-migration-allowed", issuer=="AttestationService", value==false] => deny();
+    => permit();
+};
+issuancerules {
+    c:[type=="x-ms-attestation-type"] => issue(type="tee", value=c.value);
+};
+""",
+    "attestd-tdxvm-default": """version=1.2;
+authorizationrules {
+    // a debuggable TD (or one whose debug attribute is unknown) is not trusted
+    ![type=="tdx_td_attributes_debug", issuer=="AttestationService", value==false] => deny();
+    // the TCB level must be known (Intel collateral configured or fetched) and current enough
+    ![type=="attester_tcb_status", issuer=="AttestationService"] => deny();
+    [type=="attester_tcb_status", value=="OutOfDate"] => deny();
+    [type=="attester_tcb_status", value=="OutOfDateConfigurationNeeded"] => deny();
+    => permit();
+};
+issuancerules {
+    c:[type=="x-ms-attestation-type"] => issue(type="tee", value=c.value);
+};
+""",
+}
+
+
+def default_policy_text(name: str) -> str:
+    """The text of default policy ``name``: a service TEE default or a built-in."""
+    return TEE_DEFAULT_POLICIES[name] if name in TEE_DEFAULT_POLICIES else builtin.text(name)
 
 TENANT_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
 _JWS = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$")
@@ -203,7 +271,7 @@ class TenantService:
             max_token_lifetime=timedelta(seconds=self.settings.token_lifetime_seconds)))
         policies = []
         for t, b in DEFAULT_POLICIES.items():
-            text = builtin.text(b)
+            text = default_policy_text(b)
             policies.append({"attestation_type": t, "text": text, "document": text,
                              "policy_hash": policy_hash(text), "token_hash": document_hash(text), "builtin": b})
         tenant = self.store.create_tenant(name, mode, keyset, now=now, actor=actor, policies=policies,
@@ -279,12 +347,24 @@ class TenantService:
         if row is None:
             row = self.store.current_policy(tenant, attestation_type)
             if row is None:
-                raise ApiError(404, "policy.not_set", f"tenant {tenant!r} has no {attestation_type} policy",
-                               field="attestationType")
+                return self._unstored_default(tenant, attestation_type)
             if len(self._policies) > 4096:
                 self._policies.clear()
             self._policies[(tenant, attestation_type, row.version)] = row
         return row
+
+    def _unstored_default(self, tenant: str, attestation_type: str) -> PolicyVersion:
+        """A tenant created before its type had a default (no stored version): the default, as an
+        unsaved version 0 (``id`` None). Setting or resetting the policy stores version 1."""
+        name = DEFAULT_POLICIES.get(attestation_type)
+        if name is None:
+            raise ApiError(404, "policy.not_set", f"tenant {tenant!r} has no {attestation_type} policy",
+                           field="attestationType")
+        text = default_policy_text(name)
+        return PolicyVersion(id=None, tenant_name=tenant, attestation_type=attestation_type, version=0, text=text,
+                             document=text, policy_hash=policy_hash(text), token_hash=document_hash(text),
+                             signer_cert_pem=None, action="default", builtin=name,
+                             created_at=self.get(tenant, cached=True).created_at, created_by="builtin")
 
     def parse_policy_document(self, tenant: Tenant, document: str, *, field: str) -> tuple[str, x509.Certificate | None]:
         """(policy text, signer) of a submitted document, checked against the tenant's mode."""
@@ -328,7 +408,7 @@ class TenantService:
         name = DEFAULT_POLICIES.get(attestation_type)
         if name is None:
             raise ApiError(409, "policy.no_default", f"{attestation_type} has no default policy to reset to")
-        text = builtin.text(name)
+        text = default_policy_text(name)
         return self.store.add_policy_version(
             tenant.name, attestation_type, text=text, document=text, policy_hash=policy_hash(text),
             token_hash=document_hash(text),
