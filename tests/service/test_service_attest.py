@@ -122,6 +122,32 @@ def test_denial_names_rule_and_claim_and_consumes_nonce(service, booted):
     assert 'reason="authorizationrules:1"' in service.client.get("/metrics").text
 
 
+def test_policy_set_elsewhere_decides_at_once(service, booted):
+    """A policy stored by another replica (written to the database behind this process's caches)
+    decides the next attestation: the version an attestation was decided under is confirmed when
+    it is recorded, and the decision is made again under the new one."""
+    set_policy(service, NO_AIK)
+    assert attest(service, booted.evidence(challenge(service))).status_code == 200  # this process caches NO_AIK
+    from attestd.policy import policy_hash as text_hash
+    from attestd.tokens import policy_hash as document_hash
+
+    store = service.state.store
+    store.add_policy_version("default", "Tpm", text=DENY_CMDLINE, document=DENY_CMDLINE,
+                             policy_hash=text_hash(DENY_CMDLINE), token_hash=document_hash(DENY_CMDLINE),
+                             signer_cert_pem=None, action="set", builtin=None, now=service.clock(),
+                             actor="replica-b")
+    r = attest(service, booted.evidence(challenge(service)))
+    assert r.status_code == 403, r.text
+    p = r.json()
+    assert p["details"]["policyHash"] == text_hash(DENY_CMDLINE) and p["field"] == "kernelCommandLine"
+    rec = service.client.get(f"/tenants/default/attestations/{p['details']['attestationId']}",
+                             headers=service.admin).json()
+    assert rec["outcome"] == "deny" and rec["policyHash"] == text_hash(DENY_CMDLINE)
+    # one record per attestation: the first decision (under the old policy) was not stored
+    listed = service.client.get("/tenants/default/attestations", headers=service.admin).json()
+    assert [a["outcome"] for a in listed["attestations"]] == ["deny", "permit"]
+
+
 def test_default_policy_is_enforced(service, booted):
     # no policy change: the built-in linux-secure-boot decides; whatever it decides, the token (if
     # any) carries its hash and a denial names one of its rules.

@@ -230,6 +230,8 @@ class TenantService:
         self._tenants: dict[str, tuple[float, Tenant]] = {}
         #: (tenant, type, version) -> policy row: a version number is immutable
         self._policies: dict[tuple[str, str, int], PolicyVersion] = {}
+        #: (tenant, type) -> the current policy as last read by this process
+        self._latest: dict[tuple[str, str], PolicyVersion] = {}
 
     # -- tenants --------------------------------------------------------------------------------
     def issuer(self, name: str) -> str:
@@ -338,9 +340,24 @@ class TenantService:
         return cert, changed
 
     # -- policies -------------------------------------------------------------------------------
-    def current_policy(self, tenant: str, attestation_type: str) -> PolicyVersion:
+    def current_policy(self, tenant: str, attestation_type: str, *, cached: bool = False) -> PolicyVersion:
         """The current policy. Its version number is read every time (a policy set through another
-        replica applies at once); the row of a version, which never changes, is cached."""
+        replica applies at once); the row of a version, which never changes, is cached.
+
+        ``cached``: the version this process saw last, without a query - for attestations, which
+        confirm it when they commit (``Store.record_attestation(policy_version=...)``) and decide
+        again under the new version when it changed."""
+        if cached:
+            row = self._latest.get((tenant, attestation_type))
+            if row is not None:
+                return row
+        row = self._current_policy(tenant, attestation_type)
+        if len(self._latest) > 4096:
+            self._latest.clear()
+        self._latest[(tenant, attestation_type)] = row
+        return row
+
+    def _current_policy(self, tenant: str, attestation_type: str) -> PolicyVersion:
         version = self.store.current_policy_version(tenant, attestation_type)
         key = (tenant, attestation_type, version) if version is not None else None
         row = self._policies.get(key) if key is not None else None

@@ -18,11 +18,11 @@ from attestd.store.models import (
     PolicyVersion,
     Tenant,
 )
-from attestd.store.repo import Conflict, NotFound, Store, StoreError, hash_token, new_token
+from attestd.store.repo import Conflict, NotFound, PolicyChanged, Store, StoreError, hash_token, new_token
 from attestd.store.sealing import Sealer, SealError
 
 __all__ = [
     "ApiToken", "Attestation", "AuditEvent", "Base", "Conflict", "ConsumedNonce", "NotFound",
-    "PolicySigner", "PolicyVersion", "SealError", "Sealer", "Store", "StoreError", "Tenant",
+    "PolicyChanged", "PolicySigner", "PolicyVersion", "SealError", "Sealer", "Store", "StoreError", "Tenant",
     "hash_token", "make_engine", "migrate", "new_token", "normalize_url", "schema_is_current",
 ]

@@ -11,18 +11,17 @@ import contextlib
 import hashlib
 import json
 import secrets
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, select, text
+from sqlalchemy import Engine, bindparam, delete, func, insert, select, text
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from attestd.errors import AttestdError
-from attestd.store.db import WRITE, make_engine, migrate
+from attestd.store.db import WRITE, SqliteWriter, checkpoint, make_engine, migrate, sqlite_path
 from attestd.store.models import (
     ApiToken,
     Attestation,
@@ -35,7 +34,7 @@ from attestd.store.models import (
 from attestd.store.sealing import Sealer
 from attestd.tokens import KeySet
 
-__all__ = ["Conflict", "InvalidValue", "NotFound", "Store", "StoreError", "hash_token", "new_token"]
+__all__ = ["Conflict", "InvalidValue", "NotFound", "PolicyChanged", "Store", "StoreError", "hash_token", "new_token"]
 
 TOKEN_PREFIX = "atd_"
 
@@ -51,6 +50,15 @@ class NotFound(AttestdError):
 
 
 class Conflict(AttestdError):
+    http_status = 409
+    title = "Conflict"
+
+
+class PolicyChanged(StoreError):
+    """The policy a decision was made under is no longer the current one (a new version was set,
+    maybe through another replica, while the evidence was being verified): nothing was stored;
+    decide again under the current policy."""
+
     http_status = 409
     title = "Conflict"
 
@@ -94,15 +102,31 @@ def new_token(randbytes=secrets.token_bytes) -> str:
 
 _ATTESTATION_COLUMNS = tuple(Attestation.__table__.columns)
 
+# The statements of every attestation, built once with bound parameters: SQLAlchemy compiles each
+# once and caches it (a statement built with literal values costs more to build than to run).
+_INSERT_ATTESTATION = insert(Attestation.__table__)
+_INSERT_NONCE = insert(ConsumedNonce.__table__)
+_NONCE_CONSUMED = select(ConsumedNonce.__table__.c.nonce_id).where(
+    ConsumedNonce.__table__.c.tenant_name == bindparam("tenant"),
+    ConsumedNonce.__table__.c.nonce_id == bindparam("nonce_id"))
+_POLICY_VERSION = select(func.max(PolicyVersion.__table__.c.version)).where(
+    PolicyVersion.__table__.c.tenant_name == bindparam("tenant"),
+    PolicyVersion.__table__.c.attestation_type == bindparam("type"))
+
 
 class Store:
     def __init__(self, url: str, sealer: Sealer, *, engine: Engine | None = None) -> None:
         self.url = url
         self.engine = engine or make_engine(url)
         self.sealer = sealer
-        #: SQLite has one writer at a time; threads of this process take turns here instead of
-        #: colliding in SQLite's busy handler (which sleeps for milliseconds between retries).
-        self._write_lock = threading.RLock() if self.engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        #: SQLite has one writer at a time: threads and processes take turns (:class:`SqliteWriter`)
+        self._write_lock = (SqliteWriter(sqlite_path(url)) if self.engine.dialect.name == "sqlite"
+                            else contextlib.nullcontext())
+
+    def checkpoint(self) -> None:
+        """Move SQLite's WAL into the database (``attestd serve`` calls this in the background, off
+        the requests' path); nothing on PostgreSQL."""
+        checkpoint(self.engine)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def migrate(self) -> None:
@@ -223,10 +247,8 @@ class Store:
     # -- policies --------------------------------------------------------------------------------
     def current_policy_version(self, tenant: str, attestation_type: str) -> int | None:
         """The number of the tenant's current policy of that type (one indexed lookup)."""
-        table = PolicyVersion.__table__
         with self._connect() as conn:
-            return conn.execute(select(func.max(table.c.version)).where(
-                table.c.tenant_name == tenant, table.c.attestation_type == attestation_type)).scalar()
+            return conn.execute(_POLICY_VERSION, {"tenant": tenant, "type": attestation_type}).scalar()
 
     def current_policy(self, tenant: str, attestation_type: str) -> PolicyVersion | None:
         with self.session() as s:
@@ -304,9 +326,14 @@ class Store:
             return bool(n)
 
     # -- attestations and nonces -------------------------------------------------------------------
-    def record_attestation(self, record: Attestation, *, consume_nonce: tuple[str, datetime] | None) -> None:
+    def record_attestation(self, record: Attestation, *, consume_nonce: tuple[str, datetime] | None,
+                           policy_version: int | None = None) -> None:
         """Store ``record``; with ``consume_nonce=(nonce_id, expires_at)`` first consume the nonce in
         the same transaction. A nonce used before raises ``nonce.replayed`` and nothing is stored.
+        With ``policy_version``, the decision was made under that version of the tenant's policy
+        for ``record.attestation_type`` (0: the built-in default, never stored): when another is
+        current at commit, :class:`PolicyChanged` is raised and nothing is stored. The decision
+        stored is thus always the current policy's, without a lookup before each attestation.
 
         Core INSERTs in one transaction (this runs on every attestation; the ORM unit of work cost
         more than the rest of the request's database work together)."""
@@ -322,6 +349,12 @@ class Store:
             try:
                 with conn.begin():
                     self._insert_attestation(conn, record, values, consume_nonce)
+                    if policy_version is not None:
+                        current = conn.execute(_POLICY_VERSION, {"tenant": record.tenant_name,
+                                                                 "type": record.attestation_type}).scalar()
+                        if (current or 0) != policy_version:
+                            raise PolicyChanged("policy.changed", f"the {record.attestation_type} policy changed "
+                                                f"(version {policy_version} -> {current}) during the attestation")
             finally:
                 conn.info.pop(WRITE, None)
 
@@ -330,19 +363,16 @@ class Store:
         if consume_nonce is not None:
             nonce_id, expires = consume_nonce
             try:
-                conn.execute(insert(ConsumedNonce.__table__).values(
-                    tenant_name=record.tenant_name, nonce_id=nonce_id, consumed_at=record.created_at,
-                    expires_at=expires))
+                conn.execute(_INSERT_NONCE, {"tenant_name": record.tenant_name, "nonce_id": nonce_id,
+                                             "consumed_at": record.created_at, "expires_at": expires})
             except IntegrityError:
                 raise Conflict("nonce.replayed", "this nonce was already used; request a new challenge",
                                field="nonce") from None
-        conn.execute(insert(Attestation.__table__).values(**values))
+        conn.execute(_INSERT_ATTESTATION, values)
 
     def nonce_consumed(self, tenant: str, nonce_id: str) -> bool:
-        table = ConsumedNonce.__table__
         with self._connect() as conn:
-            return conn.execute(select(table.c.nonce_id).where(
-                table.c.tenant_name == tenant, table.c.nonce_id == nonce_id)).first() is not None
+            return conn.execute(_NONCE_CONSUMED, {"tenant": tenant, "nonce_id": nonce_id}).first() is not None
 
     def prune_nonces(self, now: datetime) -> int:
         """Forget consumed nonces that expired: an expired nonce is refused by its MAC'd expiry."""
