@@ -377,7 +377,7 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
             raise
         decision = result.decision
         record.claims = result.claims
-        record.trace = pipeline.jsonable(decision.to_dict().get("trace"))
+        record.trace = [entry.to_dict() for entry in decision.trace]  # JSON types already
         record.explanation = decision.explanation
         token = None
         if decision.permitted:

@@ -76,31 +76,36 @@ def _locate(exc: AttestdError, default: str | None = None) -> AttestdError:
     return type(exc)(exc.code, exc.message, field=member, offset=exc.offset, details=details)
 
 
-def _preparse(evidence: TpmEvidence) -> tuple[Any, list[tuple[bytes, bytes]]]:
+def _preparse(evidence: TpmEvidence) -> tuple[Any, list[tuple[bytes, bytes]], list[Any]]:
+    """(AK, [(quote, signature)], parsed quotes): every structure parsed once, an error naming
+    the request member it is in."""
     try:
         ak = load_signing_key(evidence.ak_bytes())
     except EvidenceError as exc:
         raise _locate(exc, "ak").at(field="ak") from None
     quotes = evidence.quote_list()
     single = evidence.quotes is None
+    parsed = []
     for i, (q, s) in enumerate(quotes):
         base = "" if single else f"quotes.{i}."
         for data, name, parse in ((q, "quote", parse_attest), (s, "signature", parse_signature)):
             try:
-                parse(data)
+                result = parse(data)
             except EvidenceError as exc:
                 details = dict(exc.details)
                 if exc.field:
                     details["structureField"] = exc.field
                 raise EvidenceError(exc.code, exc.message, field=base + name, offset=exc.offset,
                                     details=details) from None
-    return ak, quotes
+            if name == "quote":
+                parsed.append(result)
+    return ak, quotes, parsed
 
 
-def _quoted_pcrs(quotes: list[tuple[bytes, bytes]]) -> set[int]:
+def _quoted_pcrs(attests: list[Any]) -> set[int]:
     covered: set[int] = set()
-    for q, _ in quotes:
-        info = parse_attest(q).attested
+    for attest in attests:
+        info = attest.attested
         if isinstance(info, QuoteInfo):
             for sel in info.pcr_select.selections:
                 covered.update(sel.pcrs)
@@ -118,9 +123,9 @@ def run_tpm(evidence: TpmEvidence, nonce: CheckedNonce, policy: Policy, *, now: 
     Raises :class:`EvidenceError` (400) or :class:`VerificationError` (422) naming the request
     member at fault. A policy denial is not an exception: see ``TpmResult.decision``.
     """
-    _ak, quotes = _preparse(evidence)
+    ak, quotes, attests = _preparse(evidence)
     required = set(policy.configuration.required_pcrs)
-    missing = sorted(required - _quoted_pcrs(quotes))
+    missing = sorted(required - _quoted_pcrs(attests))
     if missing:
         raise VerificationError(
             "quote.required_pcrs_missing",
@@ -128,7 +133,7 @@ def run_tpm(evidence: TpmEvidence, nonce: CheckedNonce, policy: Policy, *, now: 
             field="quote", details={"required": sorted(required), "missing": missing})
     extra = qualifying_data(nonce.raw, evidence.runtime_bytes())
     kwargs: dict[str, Any] = {
-        "ak": evidence.ak_bytes(),
+        "ak": ak,
         "nonce": extra,
         "pcrs": evidence.pcr_values(),
         "eventlog": base64.b64decode(_std(evidence.eventLog)) if evidence.eventLog else None,

@@ -8,6 +8,7 @@ mapped to psycopg 3).
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import threading
@@ -40,13 +41,31 @@ def normalize_url(url: str) -> str:
     return url
 
 
+def _json_default(value: Any) -> Any:
+    """What JSON has no type for, as records show it: bytes as hex, sets as sorted lists, objects
+    through their ``to_json``/``to_dict``, anything else as its text."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    if isinstance(value, (set, frozenset)):
+        try:
+            return sorted(value)
+        except TypeError:
+            return list(value)
+    if isinstance(value, (datetime.datetime, datetime.date)):
+        return value.isoformat()
+    for method in ("to_json", "to_dict"):
+        if hasattr(value, method):
+            return getattr(value, method)()
+    return str(value)
+
+
 def json_dumps(value: Any) -> str:
     """JSON columns as text: orjson (an attestation record's JSON costs 10x less than with the
     standard library), the standard library for what orjson refuses (integers beyond 64 bits)."""
     try:
-        return orjson.dumps(value).decode()
+        return orjson.dumps(value, default=_json_default, option=orjson.OPT_NON_STR_KEYS).decode()
     except TypeError:
-        return json.dumps(value, separators=(",", ":"))
+        return json.dumps(value, separators=(",", ":"), default=_json_default)
 
 
 def sqlite_path(url: str) -> str | None:
