@@ -216,6 +216,7 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
                         log.info("pruned expired nonces", extra={"count": n})
                     fleet = getattr(app.state, "fleet", None)
                     if fleet is not None:
+                        await run_in_threadpool(fleet.fleet.prune_certificates, st.clock())
                         stale = await run_in_threadpool(fleet.mark_stale)
                         if stale:
                             log.warning("hosts stale", extra={"hosts": stale})
@@ -336,7 +337,12 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
 
     def _attest_tpm(request: Request, t: str, evidence: TpmEvidence, *, ak_enrolled: bool = False,
                     baseline: dict | None = None, host_id: str | None = None, ima_state: Any = None,
-                    results: list | None = None, fresh_policy: bool = False) -> JSONResponse:
+                    results: list | None = None, fresh_policy: bool = False,
+                    on_permit: Callable[[Attestation, Any], tuple[Callable[[Any], None], dict[str, Any]]] | None = None,
+                    ) -> JSONResponse:
+        """Attest ``evidence`` and record it. ``on_permit(record, result)``, called for a permit
+        before anything is stored, returns more writes for the record's transaction and more
+        members for the response (a fleet host's update and identity certificate)."""
         tenant = st.tenants.get(t, cached=True)
         now = st.clock()
         draft = evidence.draftPolicyForAttestation is not None
@@ -402,9 +408,11 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
             record.token_jti = _jti(token)
         else:
             record.outcome = "deny"
+        also, extra = on_permit(record, result) if token is not None and on_permit is not None else (None, {})
         try:
             st.store.record_attestation(record, consume_nonce=(nonce.nonce_id, nonce.expires_at),
-                                        policy_version=policy_row.version if policy_row is not None else None)
+                                        policy_version=policy_row.version if policy_row is not None else None,
+                                        also=also)
         except PolicyChanged:
             if fresh_policy:  # changed again in the moment since it was read: the client retries
                 _count("error", "policy.changed")
@@ -413,7 +421,7 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
             if results:
                 results.pop()
             return _attest_tpm(request, t, evidence, ak_enrolled=ak_enrolled, baseline=baseline, host_id=host_id,
-                               ima_state=ima_state, results=results, fresh_policy=True)
+                               ima_state=ima_state, results=results, fresh_policy=True, on_permit=on_permit)
         except Conflict as exc:
             _count("error", exc.code)
             raise ApiError(409, exc.code, exc.message, field="nonce") from None
@@ -423,7 +431,7 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
         _count("permit", "ok")
         log.info("attestation permitted", extra={"tenant": t, "attestation_id": record.id, "jti": record.token_jti,
                                                  "draft": draft})
-        return JSONResponse({"token": token}, headers={"x-attestd-attestation-id": record.id})
+        return JSONResponse({"token": token, **extra}, headers={"x-attestd-attestation-id": record.id})
 
     # -- policies --------------------------------------------------------------------------------
     @app.get("/tenants/{t}/policies/{attestation_type}", tags=["policies"])

@@ -188,6 +188,7 @@ class FleetService:
         self.fleet = FleetStore(st.store)
         self.notifier = Notifier(self.fleet, st.clock)
         self._cas: dict[str, tuple[Any, x509.Certificate]] = {}
+        self._ca_pems: dict[str, str] = {}
 
     # -- CA --------------------------------------------------------------------------------------
     def ca(self, tenant: str):
@@ -285,48 +286,50 @@ class FleetService:
             raise EvidenceError(exc.code, exc.message, field="ak", offset=exc.offset) from None
         if sent.name != host.ak_name:
             raise VerificationError("host.ak_mismatch", "the evidence's AK is not the AK this host enrolled", field="ak")
-        base = TpmEvidence.model_validate(evidence.model_dump(exclude={"identity", "imaFirstIndex"}, exclude_none=True))
+        # the identity proof first: a key the AK did not certify is refused (400/422), and is not
+        # a reason to quarantine the host (it says nothing about its boot)
+        identity = self._identity_key(host, evidence) if evidence.identity is not None else None
+        # HostEvidence is a TpmEvidence whose members were validated by the same validators
+        base = TpmEvidence.model_construct(**{k: getattr(evidence, k) for k in TpmEvidence.model_fields
+                                              if getattr(evidence, k) is not None})
         ima_state = self._ima_continuation(host, evidence)
+        now = self.st.clock()
+        on_permit = None
+        if host.state == "trusted":
+            # the steady state: the host's update, its new certificate and the attestation record
+            # are written in one transaction
+            def on_permit(record: Any, result: Any) -> tuple[Callable[[Any], None], dict[str, Any]]:
+                values, cert, extra = self._renewal(tenant, host, evidence, base, identity, result, record.id, now)
+                return self.fleet.attested_writes(host.id, now=now, certificate=cert, **values), extra
+
         results: list = []
         try:
             response = attest(request, tenant, base, ak_enrolled=True, baseline=host.baseline, host_id=host.id,
-                              ima_state=ima_state, results=results)
+                              ima_state=ima_state, results=results, on_permit=on_permit)
         except AttestdError as exc:
             if isinstance(exc, VerificationError) or exc.code == "attestation.denied":
                 self._quarantine(host, exc)
             raise
+        if on_permit is not None:
+            return response
         attestation_id = response.headers.get("x-attestd-attestation-id")
-        now = self.st.clock()
         if host.state == "quarantined":
             self.fleet.update_host(host.id, now=now, last_attested_at=now)
             raise ApiError(403, "host.quarantined",
                            "the host is quarantined: an operator must remediate it before it can rejoin",
                            field="hostId", details={"attestationId": attestation_id})
+        reason = {"enrolling": "first attestation", "remediating": "rejoin", "stale": "attested again"}[host.state]
+        values, cert, extra = self._renewal(tenant, host, evidence, base, identity, results[0] if results else None,
+                                            attestation_id, now)
+        host = self.fleet.transition(host.id, "trusted", now=now, reason=reason, actor="attestation",
+                                     details={"attestationId": attestation_id}, **values)
+        if cert is not None:
+            self.fleet.add_certificate(cert, now=now)
+        if reason == "rejoin":
+            self.fleet.close_incidents(host.id, now=now)
+            self.notify(tenant, "rejoin", host, attestationId=attestation_id)
         doc = json.loads(response.body)
-        if results and results[0].ima_state is not None:
-            reset = parse_attest(evidence.quote_list()[0][0]).clock_info.reset_count
-            self.fleet.update_host(host.id, now=now, ima_state={"replay": results[0].ima_state.to_json(),
-                                                                  "resetCount": reset})
-            doc["imaPosition"] = results[0].ima_state.position
-        if host.state in ("enrolling", "remediating", "stale"):
-            reason = {"enrolling": "first attestation", "remediating": "rejoin", "stale": "attested again"}[host.state]
-            host = self.fleet.transition(host.id, "trusted", now=now, reason=reason, actor="attestation",
-                                         details={"attestationId": attestation_id},
-                                         last_attested_at=now, last_good_attestation_id=attestation_id)
-            if reason == "rejoin":
-                self.fleet.close_incidents(host.id, now=now)
-                self.notify(tenant, "rejoin", host, attestationId=attestation_id)
-        elif evidence.identity is None:
-            host = self.fleet.update_host(host.id, now=now, last_attested_at=now,
-                                          last_good_attestation_id=attestation_id)
-        if evidence.identity is not None:
-            doc.update(self._identity(tenant, host, evidence, last_attested_at=now,
-                                      last_good_attestation_id=attestation_id))
-        sealed = self._sealed_secrets(host, base)
-        if sealed:
-            doc["sealedSecrets"] = sealed
-        doc["hostId"] = host.id
-        doc["state"] = host.state
+        doc.update(extra, state=host.state)
         return JSONResponse(doc, headers={"x-attestd-attestation-id": attestation_id or ""})
 
     def _ima_continuation(self, host: Host, evidence: HostEvidence):
@@ -348,7 +351,31 @@ class FleetService:
                                     else 0})
         return state
 
-    def _identity(self, tenant: str, host: Host, evidence: HostEvidence, **host_values: Any) -> dict[str, Any]:
+    def _renewal(self, tenant: str, host: Host, evidence: HostEvidence, base: TpmEvidence, identity: Any,
+                 result: Any, attestation_id: str | None, now: _dt.datetime
+                 ) -> tuple[dict[str, Any], HostCertificate | None, dict[str, Any]]:
+        """What a successful attestation gives the host: (its columns to update, its new identity
+        certificate or None, the response's members besides the token)."""
+        values: dict[str, Any] = {"last_attested_at": now, "last_good_attestation_id": attestation_id}
+        extra: dict[str, Any] = {"hostId": host.id, "state": "trusted"}
+        if result is not None and result.ima_state is not None:
+            reset = parse_attest(evidence.quote_list()[0][0]).clock_info.reset_count
+            values["ima_state"] = {"replay": result.ima_state.to_json(), "resetCount": reset}
+            extra["imaPosition"] = result.ima_state.position
+        cert = None
+        if identity is not None:
+            public, key = identity
+            cert, pem = self._issue_certificate(tenant, host, key, now)
+            values["identity_public"] = public
+            extra.update(pem)
+        sealed = self._sealed_secrets(host, base)
+        if sealed:
+            extra["sealedSecrets"] = sealed
+        return values, cert, extra
+
+    def _identity_key(self, host: Host, evidence: HostEvidence) -> tuple[bytes, Any]:
+        """(TPMT_PUBLIC, key) of the identity key, once its TPM2_Certify by the host's AK over this
+        attestation's nonce verified."""
         proof = evidence.identity
         public = _b64(proof.public, "identity.public")
         nonce = decode_b64(evidence.nonce)
@@ -358,19 +385,24 @@ class FleetService:
             key = parse_public_any(public)
         except AttestdError as exc:
             raise type(exc)(exc.code, exc.message, field="identity", offset=exc.offset) from None
+        return public, key
+
+    def _issue_certificate(self, tenant: str, host: Host, key: Any, now: _dt.datetime
+                           ) -> tuple[HostCertificate, dict[str, str]]:
         ca_key, ca_cert = self.ca(tenant)
-        now = self.st.clock()
         cert = issue_host_certificate(ca_key, ca_cert, key.public_key(), tenant=tenant, host_id=host.id, now=now,
                                       lifetime=_dt.timedelta(seconds=max(3 * host.interval_seconds, 3600)))
-        der = cert.public_bytes(serialization.Encoding.DER)
-        serial = format(cert.serial_number, "x")
-        # the previous certificate is superseded (revoked), the new one stored, the host updated: one transaction
-        self.fleet.replace_certificate(HostCertificate(
-            serial=serial, tenant_name=tenant, host_id=host.id, not_before=cert.not_valid_before_utc,
-            not_after=cert.not_valid_after_utc, der=der), now=now, identity_public=public, cert_serial=serial,
-            **host_values)
-        return {"certificate": cert.public_bytes(serialization.Encoding.PEM).decode(),
-                "caCertificate": ca_cert.public_bytes(serialization.Encoding.PEM).decode()}
+        row = HostCertificate(serial=format(cert.serial_number, "x"), tenant_name=tenant, host_id=host.id,
+                              not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
+                              der=cert.public_bytes(serialization.Encoding.DER))
+        return row, {"certificate": cert.public_bytes(serialization.Encoding.PEM).decode(),
+                     "caCertificate": self._ca_pem(tenant, ca_cert)}
+
+    def _ca_pem(self, tenant: str, ca_cert: x509.Certificate) -> str:
+        pem = self._ca_pems.get(tenant)
+        if pem is None:
+            pem = self._ca_pems[tenant] = ca_cert.public_bytes(serialization.Encoding.PEM).decode()
+        return pem
 
     def _sealed_secrets(self, host: Host, evidence: TpmEvidence) -> list[dict[str, Any]]:
         """The host's secrets, each sealed to its EK and to the PCR values this attestation just

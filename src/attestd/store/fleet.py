@@ -5,11 +5,11 @@ transaction, so replicas on PostgreSQL agree on a host's state."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from attestd.store.models import (
@@ -25,6 +25,13 @@ from attestd.store.models import (
 from attestd.store.repo import NotFound, Store
 
 __all__ = ["STATES", "FleetStore"]
+
+_HOSTS = Host.__table__
+_GET_HOST = select(_HOSTS).where(_HOSTS.c.id == bindparam("id"))
+_UPDATE_HOST = update(_HOSTS).where(_HOSTS.c.id == bindparam("b_host_id"))
+_INSERT_CERTIFICATE = insert(HostCertificate.__table__)
+_SECRETS = (select(HostSecret.__table__.c.name, HostSecret.__table__.c.value_sealed)
+            .where(HostSecret.__table__.c.host_id == bindparam("host_id")).order_by(HostSecret.__table__.c.name))
 
 STATES = ("enrolling", "trusted", "stale", "quarantined", "remediating", "retired")
 #: a replica that took a webhook delivery has this long to record its outcome (one pass sends up
@@ -64,11 +71,33 @@ class FleetStore:
 
     # -- hosts -----------------------------------------------------------------------------------
     def get_host(self, tenant: str, host_id: str) -> Host:
-        with self.store.read_session() as s:
-            host = s.get(Host, host_id)
-        if host is None or host.tenant_name != tenant:
+        """The host (a detached row: one Core read, on every host attestation)."""
+        with self.store.connection() as conn:
+            row = conn.execute(_GET_HOST, {"id": host_id}).first()
+        if row is None or row.tenant_name != tenant:
             raise NotFound("host.not_found", f"no host {host_id!r} in tenant {tenant!r}", field="hostId")
-        return host
+        return Host(**row._mapping)
+
+    def attested_writes(self, host_id: str, *, now: datetime, certificate: HostCertificate | None = None,
+                        **values: Any) -> Callable[[Any], None]:
+        """The writes of a trusted host's successful attestation, for the transaction that records
+        it (``Store.record_attestation(also=...)``): the host's columns ``values`` and, when it
+        asked for one, its new identity certificate. The previous certificate is not revoked: it
+        certifies the same TPM-resident key of the same host and expires within its short lifetime;
+        revocation (quarantine, retirement) takes every certificate of the host that has not
+        expired."""
+        params = {**values, "updated_at": now, "b_host_id": host_id}
+        cert = None
+        if certificate is not None:
+            cert = {c.key: getattr(certificate, c.key) for c in HostCertificate.__table__.columns}
+            params["cert_serial"] = certificate.serial
+
+        def write(conn: Any) -> None:
+            if cert is not None:
+                conn.execute(_INSERT_CERTIFICATE, cert)
+            conn.execute(_UPDATE_HOST, params)
+
+        return write
 
     def host_by_ek(self, tenant: str, ek_fingerprint: str) -> Host | None:
         with self.store.session() as s:
@@ -181,23 +210,23 @@ class FleetStore:
         with self.store.session() as s:
             s.add(cert)
 
-    def replace_certificate(self, cert: HostCertificate, *, now: datetime, **host_values: Any) -> Host:
-        """Revoke the host's current certificates, store ``cert`` and update the host: one transaction."""
+    def add_certificate(self, cert: HostCertificate, *, now: datetime, **host_values: Any) -> None:
+        """Store ``cert`` and update the host, in one transaction (see :meth:`attested_writes` on
+        the previous certificate)."""
+        write = self.attested_writes(cert.host_id, now=now, certificate=cert, **host_values)
         with self.store.session() as s:
-            s.execute(update(HostCertificate).where(HostCertificate.host_id == cert.host_id,
-                                                    HostCertificate.revoked_at.is_(None)).values(revoked_at=now))
-            s.add(cert)
-            host = s.get(Host, cert.host_id)
-            for k, v in host_values.items():
-                setattr(host, k, v)
-            host.updated_at = now
-            return host
+            write(s.connection())
 
     def revoke_certificates(self, host_id: str, *, now: datetime) -> int:
         with self.store.session() as s:
             return s.execute(update(HostCertificate).where(HostCertificate.host_id == host_id,
                                                            HostCertificate.revoked_at.is_(None))
                              .values(revoked_at=now)).rowcount
+
+    def prune_certificates(self, now: datetime) -> int:
+        """Forget certificates that expired (an expired certificate needs no CRL entry)."""
+        with self.store.session() as s:
+            return s.execute(delete(HostCertificate).where(HostCertificate.not_after < now)).rowcount
 
     def revoked(self, tenant: str, *, now: datetime) -> list[HostCertificate]:
         """Revoked certificates that have not expired (expired ones need no CRL entry)."""
@@ -223,8 +252,8 @@ class FleetStore:
                     raise
 
     def secrets(self, host_id: str) -> list[tuple[str, bytes]]:
-        with self.store.read_session() as s:
-            rows = list(s.scalars(select(HostSecret).where(HostSecret.host_id == host_id).order_by(HostSecret.name)))
+        with self.store.connection() as conn:
+            rows = conn.execute(_SECRETS, {"host_id": host_id}).all()
         return [(r.name, self.store.sealer.open(r.value_sealed, context=f"host:{host_id}:secret:{r.name}"))
                 for r in rows]
 

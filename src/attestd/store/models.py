@@ -240,6 +240,8 @@ class HostCertificate(Base):
     """An identity certificate the tenant CA issued (revocations feed the CRL)."""
 
     __tablename__ = "host_certificates"
+    __table_args__ = (Index("ix_host_certificates_host", "host_id"),
+                      Index("ix_host_certificates_not_after", "not_after"))
 
     serial: Mapped[str] = mapped_column(String(40), primary_key=True)
     tenant_name: Mapped[str] = mapped_column(ForeignKey("tenants.name", ondelete="CASCADE"))

@@ -11,7 +11,7 @@ import contextlib
 import hashlib
 import json
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -137,8 +137,8 @@ class Store:
             conn.execute(text("SELECT 1"))
 
     @contextmanager
-    def _connect(self) -> Iterator[Any]:
-        """A Core connection for one read (the hot paths that skip the ORM)."""
+    def connection(self) -> Iterator[Any]:
+        """A Core connection for reads (the hot paths that skip the ORM)."""
         with _data_errors(), self.engine.connect() as conn:
             yield conn
 
@@ -247,7 +247,7 @@ class Store:
     # -- policies --------------------------------------------------------------------------------
     def current_policy_version(self, tenant: str, attestation_type: str) -> int | None:
         """The number of the tenant's current policy of that type (one indexed lookup)."""
-        with self._connect() as conn:
+        with self.connection() as conn:
             return conn.execute(_POLICY_VERSION, {"tenant": tenant, "type": attestation_type}).scalar()
 
     def current_policy(self, tenant: str, attestation_type: str) -> PolicyVersion | None:
@@ -327,13 +327,14 @@ class Store:
 
     # -- attestations and nonces -------------------------------------------------------------------
     def record_attestation(self, record: Attestation, *, consume_nonce: tuple[str, datetime] | None,
-                           policy_version: int | None = None) -> None:
+                           policy_version: int | None = None, also: Callable[[Any], None] | None = None) -> None:
         """Store ``record``; with ``consume_nonce=(nonce_id, expires_at)`` first consume the nonce in
         the same transaction. A nonce used before raises ``nonce.replayed`` and nothing is stored.
         With ``policy_version``, the decision was made under that version of the tenant's policy
         for ``record.attestation_type`` (0: the built-in default, never stored): when another is
         current at commit, :class:`PolicyChanged` is raised and nothing is stored. The decision
         stored is thus always the current policy's, without a lookup before each attestation.
+        ``also(connection)``: more writes that stand or fall with the record (a host's update).
 
         Core INSERTs in one transaction (this runs on every attestation; the ORM unit of work cost
         more than the rest of the request's database work together)."""
@@ -355,6 +356,8 @@ class Store:
                         if (current or 0) != policy_version:
                             raise PolicyChanged("policy.changed", f"the {record.attestation_type} policy changed "
                                                 f"(version {policy_version} -> {current}) during the attestation")
+                    if also is not None:
+                        also(conn)
             finally:
                 conn.info.pop(WRITE, None)
 
@@ -371,7 +374,7 @@ class Store:
         conn.execute(_INSERT_ATTESTATION, values)
 
     def nonce_consumed(self, tenant: str, nonce_id: str) -> bool:
-        with self._connect() as conn:
+        with self.connection() as conn:
             return conn.execute(_NONCE_CONSUMED, {"tenant": tenant, "nonce_id": nonce_id}).first() is not None
 
     def prune_nonces(self, now: datetime) -> int:

@@ -1,0 +1,79 @@
+"""FleetStore's certificate bookkeeping on a real SQLite database: renewal keeps the previous
+certificate (it expires soon and certifies the same TPM-resident key), revocation takes every
+certificate of the host that has not expired, expired ones are pruned and never listed."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from attestd.store import Attestation, Sealer, Store
+from attestd.store.fleet import FleetStore
+from attestd.store.models import Host, HostCertificate
+from attestd.tokens import KeySet, generate_signing_key
+
+T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def fleet(tmp_path):
+    store = Store(f"sqlite:///{tmp_path}/attestd.db", Sealer(os.urandom(32)))
+    store.migrate()
+    store.create_tenant("t", "token", KeySet((generate_signing_key("http://x/tenants/t", now=T0, alg="ES256"),)), now=T0,
+                        actor="test", policies=[])
+    f = FleetStore(store)
+    host = f.enroll("t", {"name": "h", "ek_public": b"ek", "ek_fingerprint": "f" * 64, "ak_public": b"ak",
+                          "ak_name": b"name"}, now=T0, actor="test")
+    yield f, host.id
+    store.close()
+
+
+def _cert(host_id: str, serial: str, issued: datetime) -> HostCertificate:
+    return HostCertificate(serial=serial, tenant_name="t", host_id=host_id, not_before=issued,
+                           not_after=issued + timedelta(hours=1), der=b"der")
+
+
+def _record(host_id: str, n: int) -> Attestation:
+    return Attestation(id=f"00000000-0000-4000-8000-{n:012d}", tenant_name="t", created_at=T0, attestation_type="Tpm",
+                       outcome="permit", evidence={}, host_id=host_id)
+
+
+def test_renewal_in_the_attestation_transaction_keeps_the_previous_certificate(fleet):
+    f, host_id = fleet
+    for n, serial in enumerate(("a1", "a2", "a3")):
+        now = T0 + timedelta(minutes=5 * n)
+        f.store.record_attestation(_record(host_id, n), consume_nonce=(f"nonce{n}", now + timedelta(minutes=5)),
+                                   also=f.attested_writes(host_id, now=now, certificate=_cert(host_id, serial, now),
+                                                          identity_public=b"key", last_attested_at=now,
+                                                          last_good_attestation_id=_record(host_id, n).id))
+    host = f.get_host("t", host_id)
+    assert host.cert_serial == "a3" and host.identity_public == b"key"
+    assert host.last_attested_at == T0 + timedelta(minutes=10) and host.last_good_attestation_id.endswith("2")
+    assert f.revoked("t", now=T0 + timedelta(minutes=11)) == []
+    # quarantine: every certificate not yet expired is revoked (and listed for the CRL)
+    assert f.revoke_certificates(host_id, now=T0 + timedelta(minutes=11)) == 3
+    assert sorted(c.serial for c in f.revoked("t", now=T0 + timedelta(minutes=11))) == ["a1", "a2", "a3"]
+    # expired certificates leave the CRL, then the database
+    assert [c.serial for c in f.revoked("t", now=T0 + timedelta(minutes=66))] == ["a3"]
+    assert f.prune_certificates(T0 + timedelta(minutes=66)) == 2
+    with f.store.read_session() as s:
+        assert s.scalars(select(HostCertificate.serial)).all() == ["a3"]
+
+
+def test_a_failed_transaction_leaves_the_host_as_it_was(fleet):
+    f, host_id = fleet
+    f.store.record_attestation(_record(host_id, 1), consume_nonce=("n1", T0))
+    from attestd.store import Conflict
+
+    with pytest.raises(Conflict):  # the nonce was used: nothing of this attestation is stored
+        f.store.record_attestation(_record(host_id, 2), consume_nonce=("n1", T0),
+                                   also=f.attested_writes(host_id, now=T0, certificate=_cert(host_id, "b1", T0),
+                                                          last_attested_at=T0))
+    host = f.get_host("t", host_id)
+    assert host.last_attested_at is None and host.cert_serial is None
+    with f.store.read_session() as s:
+        assert s.scalars(select(HostCertificate.serial)).all() == []
+        assert s.get(Host, host_id).state == "enrolling"
