@@ -21,6 +21,8 @@ from typing import Any
 from cryptography import x509
 from fastapi import FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
+
+from attestd.service.dispatch import run_attestation
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
@@ -66,6 +68,8 @@ class ServiceState:
         self.randbytes = randbytes
         self.tenants = TenantService(store, settings, clock=clock, randbytes=randbytes)
         self.metrics = Metrics()
+        #: attestations run on the event loop (small requests, SQLite: see attestd.service.dispatch)
+        self.inline_attestations = store.engine.dialect.name == "sqlite"
 
 
 def open_state(settings: Settings, *, clock: Callable[[], datetime] | None = None,
@@ -325,10 +329,10 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
                          403: {"description": "denied by the policy (problem names the rule and claim)"},
                          409: {"description": "nonce already used"},
                          422: {"description": "evidence did not verify"}})
-    def attest_tpm(request: Request, t: str, evidence: TpmEvidence) -> JSONResponse:
+    async def attest_tpm(request: Request, t: str, evidence: TpmEvidence) -> JSONResponse:
         started = time.perf_counter()
         try:
-            return _attest_tpm(request, t, evidence)
+            return await run_attestation(request, st.inline_attestations, _attest_tpm, request, t, evidence)
         finally:
             st.metrics.attestation_latency.labels("tpm").observe(time.perf_counter() - started)
 

@@ -48,6 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from attestd.errors import AttestdError, EvidenceError, VerificationError
 from attestd.pki.ca import build_crl, create_ca, dump_ca_key, issue_host_certificate, load_ca_key
+from attestd.service.dispatch import run_attestation
 from attestd.service.evidence import TpmEvidence, decode_b64
 from attestd.service.problems import ApiError
 from attestd.store.fleet import FleetStore
@@ -523,9 +524,12 @@ def register_fleet_routes(app: FastAPI, st: Any, *, admin: Callable[[Request, st
     @app.post("/tenants/{t}/hosts/{h}/attest", tags=tags,
               responses={403: {"description": "denied by the policy, or the host is quarantined"},
                          422: {"description": "evidence did not verify (the host is quarantined)"}})
-    def attest_host(request: Request, t: str, h: str, evidence: HostEvidence) -> JSONResponse:
-        st.tenants.get(t, cached=True)
-        return svc.attest(request, t, h, evidence, attest)
+    async def attest_host(request: Request, t: str, h: str, evidence: HostEvidence) -> JSONResponse:
+        def run() -> JSONResponse:
+            st.tenants.get(t, cached=True)
+            return svc.attest(request, t, h, evidence, attest)
+
+        return await run_attestation(request, st.inline_attestations, run)
 
     @app.get("/tenants/{t}/hosts", tags=tags)
     def list_hosts(request: Request, t: str, state: str | None = None) -> dict[str, Any]:
