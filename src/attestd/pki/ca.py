@@ -16,6 +16,7 @@ RFC 5280 profile:
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 from collections.abc import Iterable
 
 from cryptography import x509
@@ -48,6 +49,18 @@ def create_ca(tenant: str, *, now: _dt.datetime, years: int = 10) -> tuple[ec.El
     return key, cert
 
 
+_LEAF = x509.BasicConstraints(ca=False, path_length=None)
+_LEAF_USAGE = x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                            data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+                            encipher_only=False, decipher_only=False)
+_LEAF_EKU = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH])
+
+
+@functools.lru_cache(maxsize=64)
+def _authority_key_id(ca_cert: x509.Certificate) -> x509.AuthorityKeyIdentifier:
+    return x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key())
+
+
 def issue_host_certificate(ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate, public_key,
                            *, tenant: str, host_id: str, now: _dt.datetime,
                            lifetime: _dt.timedelta = _dt.timedelta(hours=24)) -> x509.Certificate:
@@ -59,16 +72,13 @@ def issue_host_certificate(ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Cer
         x509.CertificateBuilder().subject_name(subject).issuer_name(ca_cert.subject).public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - _dt.timedelta(minutes=5)).not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                                     crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH]),
-                       critical=False)
+        .add_extension(_LEAF, critical=True)
+        .add_extension(_LEAF_USAGE, critical=True)
+        .add_extension(_LEAF_EKU, critical=False)
         .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(host_uri(tenant, host_id))]),
                        critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .add_extension(_authority_key_id(ca_cert), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
 

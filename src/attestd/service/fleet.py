@@ -276,7 +276,7 @@ class FleetService:
     # -- attestation -----------------------------------------------------------------------------
     def attest(self, request: Request, tenant: str, host_id: str, evidence: HostEvidence,
                attest: Callable[..., JSONResponse]) -> JSONResponse:
-        host = self.fleet.get_host(tenant, host_id)
+        host, secrets_ = self.fleet.host_and_secrets(tenant, host_id)
         if host.state == "retired":
             raise ApiError(410, "host.retired", "this host is retired", field="hostId")
         if host.activation_hash is not None or host.ak_name is None:
@@ -300,7 +300,8 @@ class FleetService:
             # the steady state: the host's update, its new certificate and the attestation record
             # are written in one transaction
             def on_permit(record: Any, result: Any) -> tuple[Callable[[Any], None], dict[str, Any]]:
-                values, cert, extra = self._renewal(tenant, host, evidence, base, identity, result, record.id, now)
+                values, cert, extra = self._renewal(tenant, host, evidence, base, identity, result, record.id, now,
+                                                    secrets_)
                 return self.fleet.attested_writes(host.id, now=now, certificate=cert, **values), extra
 
         results: list = []
@@ -321,7 +322,7 @@ class FleetService:
                            field="hostId", details={"attestationId": attestation_id})
         reason = {"enrolling": "first attestation", "remediating": "rejoin", "stale": "attested again"}[host.state]
         values, cert, extra = self._renewal(tenant, host, evidence, base, identity, results[0] if results else None,
-                                            attestation_id, now)
+                                            attestation_id, now, secrets_)
         host = self.fleet.transition(host.id, "trusted", now=now, reason=reason, actor="attestation",
                                      details={"attestationId": attestation_id}, **values)
         if cert is not None:
@@ -353,7 +354,7 @@ class FleetService:
         return state
 
     def _renewal(self, tenant: str, host: Host, evidence: HostEvidence, base: TpmEvidence, identity: Any,
-                 result: Any, attestation_id: str | None, now: _dt.datetime
+                 result: Any, attestation_id: str | None, now: _dt.datetime, secrets_: list[tuple[str, bytes]]
                  ) -> tuple[dict[str, Any], HostCertificate | None, dict[str, Any]]:
         """What a successful attestation gives the host: (its columns to update, its new identity
         certificate or None, the response's members besides the token)."""
@@ -369,7 +370,7 @@ class FleetService:
             cert, pem = self._issue_certificate(tenant, host, key, now)
             values["identity_public"] = public
             extra.update(pem)
-        sealed = self._sealed_secrets(host, base)
+        sealed = self._sealed_secrets(host, base, secrets_)
         if sealed:
             extra["sealedSecrets"] = sealed
         return values, cert, extra
@@ -405,10 +406,10 @@ class FleetService:
             pem = self._ca_pems[tenant] = ca_cert.public_bytes(serialization.Encoding.PEM).decode()
         return pem
 
-    def _sealed_secrets(self, host: Host, evidence: TpmEvidence) -> list[dict[str, Any]]:
+    def _sealed_secrets(self, host: Host, evidence: TpmEvidence, secrets_: list[tuple[str, bytes]]
+                        ) -> list[dict[str, Any]]:
         """The host's secrets, each sealed to its EK and to the PCR values this attestation just
         proved (the SHA-256 bank of the verified quote): openable only by that TPM in that state."""
-        secrets_ = self.fleet.secrets(host.id)
         if not secrets_:
             return []
         pcrs = {"sha256": evidence.pcr_values().get("sha256", {})}

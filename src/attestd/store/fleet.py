@@ -71,12 +71,23 @@ class FleetStore:
 
     # -- hosts -----------------------------------------------------------------------------------
     def get_host(self, tenant: str, host_id: str) -> Host:
-        """The host (a detached row: one Core read, on every host attestation)."""
+        """The host (a detached row: one Core read)."""
+        return self.host_and_secrets(tenant, host_id, secrets=False)[0]
+
+    def host_and_secrets(self, tenant: str, host_id: str, *, secrets: bool = True
+                         ) -> tuple[Host, list[tuple[str, bytes]]]:
+        """The host and its secrets (opened), read on one connection: what every host attestation
+        reads."""
         with self.store.connection() as conn:
             row = conn.execute(_GET_HOST, {"id": host_id}).first()
-        if row is None or row.tenant_name != tenant:
-            raise NotFound("host.not_found", f"no host {host_id!r} in tenant {tenant!r}", field="hostId")
-        return Host(**row._mapping)
+            if row is None or row.tenant_name != tenant:
+                raise NotFound("host.not_found", f"no host {host_id!r} in tenant {tenant!r}", field="hostId")
+            rows = conn.execute(_SECRETS, {"host_id": host_id}).all() if secrets else []
+        return Host(**row._mapping), self._open_secrets(host_id, rows)
+
+    def _open_secrets(self, host_id: str, rows: Sequence[Any]) -> list[tuple[str, bytes]]:
+        return [(r.name, self.store.sealer.open(r.value_sealed, context=f"host:{host_id}:secret:{r.name}"))
+                for r in rows]
 
     def attested_writes(self, host_id: str, *, now: datetime, certificate: HostCertificate | None = None,
                         **values: Any) -> Callable[[Any], None]:
@@ -254,8 +265,7 @@ class FleetStore:
     def secrets(self, host_id: str) -> list[tuple[str, bytes]]:
         with self.store.connection() as conn:
             rows = conn.execute(_SECRETS, {"host_id": host_id}).all()
-        return [(r.name, self.store.sealer.open(r.value_sealed, context=f"host:{host_id}:secret:{r.name}"))
-                for r in rows]
+        return self._open_secrets(host_id, rows)
 
     # -- webhooks --------------------------------------------------------------------------------
     def add_webhook(self, tenant: str, url: str, secret: bytes, events: list[str], *, now: datetime) -> Webhook:
