@@ -15,7 +15,7 @@ For each database (SQLite in a fresh data dir; PostgreSQL when ``--database-url`
 each worker count it starts the server, sends ``--requests`` attestations from ``--concurrency``
 concurrent keep-alive connections (a minimal asyncio HTTP/1.1 client, on the same 2-core machine), and reports attestations/s
 and p50/p99 latency. ``--profile`` then runs 300 attestations through the app in-process under
-cProfile and prints where a request's time goes.
+py-spy on a one-worker server and prints where a request's time goes.
 """
 
 from __future__ import annotations
@@ -217,74 +217,72 @@ def run_config(quoter: Quoter, workers: int, database_url: str | None, n: int, c
             "p99_ms": _pct(lat, 0.99) * 1000, "statuses": statuses}
 
 
-class _Timed:
-    """Wraps a function and sums the wall time spent in it (from any thread)."""
-
-    def __init__(self, owner: object, name: str) -> None:
-        self.owner, self.name, self.total, self.calls = owner, name, 0.0, 0
-        self.original = getattr(owner, name)
-        timed = self
-
-        def wrapper(*args, **kwargs):
-            t = time.perf_counter()
-            try:
-                return timed.original(*args, **kwargs)
-            finally:
-                timed.total += time.perf_counter() - t
-                timed.calls += 1
-
-        setattr(owner, name, wrapper)
-
-    def restore(self) -> None:
-        setattr(self.owner, self.name, self.original)
+#: the stages of a request, by the function whose stack samples they are (py-spy frame names)
+STAGES = [
+    ("quote + event log verification (signature, nonce, PCR digest, replay, data-vs-digest check)",
+     "verify_tpm_evidence"),
+    ("claims", "build_claims"),
+    ("policy evaluation", "Policy.evaluate"),
+    ("token signing (RS256 JWS; OpenSSL releases the GIL, so most of it is not counted here)", "issue_token"),
+    ("audit record + nonce consumption + policy version check (one SQLite transaction)", "Store.record_attestation"),
+    ("attestation handler, all of it (the stages above included)", "create_app.<locals>._attest_tpm"),
+]
 
 
-def profile(quoter: Quoter, n: int = 300) -> None:
-    """Where a request's time goes: the app in-process, its pipeline stages timed by wrappers (no
-    profiler overhead); the rest is HTTP, JSON, request validation and the framework."""
-    from fastapi.testclient import TestClient
+def profile(quoter: Quoter, n: int = 3000) -> None:
+    """Where a request's time goes, on the running server (SQLite, one worker): py-spy samples the
+    thread holding the GIL (``--gil``: CPU work in Python, not waits) 250 times a second while
+    ``n`` attestations are sent; a stage's share is the share of samples with its function on the
+    stack, and its milliseconds per attestation are samples / 250 / n."""
+    import collections
+    import shutil
 
-    import attestd.service.app as app_mod
-    import attestd.service.attest as attest_mod
-    from attestd.policy.evaluate import Policy
-    from attestd.service.app import create_app
-    from attestd.service.config import load_settings
-    from attestd.store.repo import Store
+    spy = shutil.which("py-spy", path=str(ROOT / ".venv" / "bin")) or shutil.which("py-spy")
+    if spy is None:
+        print("\n--profile needs py-spy (pip install py-spy)")
+        return
+    server = Server(1, None)
+    out = Path(server.dir.name) / "profile.txt"
+    try:
+        warm = prepare(server, quoter, 100)
+        asyncio.run(blast(server.url, warm, 4))
+        docs = prepare(server, quoter, n)
+        rec = subprocess.Popen([spy, "record", "-r", "250", "-f", "raw", "-o", str(out), "--pid", str(server.proc.pid),
+                                "--nonblocking", "--gil"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.5)
+        cpu0 = _cpu_seconds(server.proc.pid)
+        elapsed, _lat, _ = asyncio.run(blast(server.url, docs, 4))
+        cpu = _cpu_seconds(server.proc.pid) - cpu0
+        rec.send_signal(2)
+        rec.wait(30)
+        samples: collections.Counter[str] = collections.Counter()
+        total = 0
+        for line in out.read_text(errors="replace").splitlines():
+            stack, _, count = line.rpartition(" ")
+            if not count.isdigit():
+                continue
+            names = {frame.split(" (")[0] for frame in stack.split(";")}
+            total += int(count)
+            for _label, fn in STAGES:
+                if fn in names:
+                    samples[fn] += int(count)
+    finally:
+        server.close()
+    total = max(total, 1)
+    print(f"\nOn the server (SQLite, 1 worker, {n / elapsed:.0f} attestations/s under the profiler): "
+          f"{cpu / n * 1000:.2f} ms of CPU per attestation (/proc, user + system); shares of the samples "
+          "taken while Python code held the GIL:")
+    print("| stage | share |\n|---|---:|")
+    for label, fn in STAGES:
+        print(f"| {label} | {samples[fn] / total:.0%} |")
+    rest = total - samples["create_app.<locals>._attest_tpm"]
+    print(f"| HTTP, JSON parsing, request validation, routing, response (the event loop) | {rest / total:.0%} |")
 
-    with tempfile.TemporaryDirectory() as d:
-        settings = load_settings(None, env={}, data_dir=d, log_level="warning")
-        with TestClient(create_app(settings, announce=lambda _: None)) as c:
-            token = json.loads((Path(d) / "initial-credentials.json").read_text())["adminToken"]
-            c.put("/tenants/default/policies/Tpm", content=POLICY, headers={"Authorization": f"Bearer {token}"})
-            docs = [json.dumps(quoter.evidence(c.post("/tenants/default/challenge").json()["nonce"]))
-                    for _ in range(n)]
-            phases = [
-                ("quote + event log verification (signature, nonce, PCR digest, replay)",
-                 _Timed(attest_mod, "verify_tpm_evidence")),
-                ("claims", _Timed(attest_mod, "build_claims")),
-                ("policy evaluation", _Timed(Policy, "evaluate")),
-                ("token signing (RS256 JWS)", _Timed(app_mod, "issue_token")),
-                ("audit record + nonce consumption (one transaction)", _Timed(Store, "record_attestation")),
-                ("nonce lookup", _Timed(Store, "nonce_consumed")),
-            ]
-            try:
-                start = time.perf_counter()
-                for body in docs:
-                    r = c.post("/tenants/default/attest/Tpm", content=body,
-                               headers={"content-type": "application/json"})
-                    assert r.status_code == 200, r.text
-                total = time.perf_counter() - start
-            finally:
-                for _, t in phases:
-                    t.restore()
-    print(f"\nIn-process (one request at a time, SQLite): {total / n * 1000:.2f} ms per attestation")
-    print("| stage | ms per attestation | share |\n|---|---:|---:|")
-    accounted = 0.0
-    for label, t in phases:
-        accounted += t.total
-        print(f"| {label} | {t.total / n * 1000:.3f} | {t.total / total:.0%} |")
-    rest = total - accounted
-    print(f"| HTTP, JSON, request validation, base64, framework | {rest / n * 1000:.3f} | {rest / total:.0%} |")
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
