@@ -70,6 +70,7 @@ def test_permit_token_audit_replay_reverify(service, booted):
     assert rec["outcome"] == "permit" and rec["tokenJti"] == v.claims["jti"]
     assert rec["evidence"]["quote"] == doc["quote"] and rec["claims"]["secureBootEnabled"] is True
     assert rec["policyHash"] == policy_hash(NO_AIK) and rec["trace"]
+    assert rec["issuedClaims"]["secureBootEnabled"] is True  # stored as JSON, the token's claims
     # the nonce is single use
     again = attest(service, doc)
     assert again.status_code == 409 and again.json()["code"] == "nonce.replayed"

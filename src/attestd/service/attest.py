@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +42,7 @@ def jsonable(value: Any) -> Any:
         return value
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).hex()
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):  # dicts, and the read-only views decisions hand out
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (set, frozenset)):
         items = [jsonable(v) for v in value]

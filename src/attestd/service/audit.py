@@ -10,17 +10,20 @@ outcome, error code and issued claims.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from attestd.errors import AttestdError
 from attestd.policy import compile_policy
+from attestd.policy.evaluate import Decision, Policy
 from attestd.service import attest as pipeline
 from attestd.service.app import ServiceState
 from attestd.service.evidence import TpmEvidence
-from attestd.service.nonces import check_nonce
+from attestd.service.nonces import CheckedNonce, check_nonce
 from attestd.service.problems import ApiError
+from attestd.store import Attestation
 
-__all__ = ["reverify", "evaluate_candidate"]
+__all__ = ["evaluate_candidate", "reverify", "reverify_record"]
 
 
 def _enrolled(state: ServiceState, record, evidence: TpmEvidence) -> bool:
@@ -45,36 +48,58 @@ def reverify(state: ServiceState, attestation_id: str) -> dict[str, Any]:
         from attestd.service.tee_routes import reverify_tee
 
         return reverify_tee(state, record)
+    evidence = TpmEvidence.model_validate(record.evidence)
+
+    def run(nonce: CheckedNonce | None, policy: Policy) -> tuple[Decision, Any]:
+        result = pipeline.run_tpm(evidence, nonce, policy, now=record.created_at,
+                                  ak_enrolled=_enrolled(state, record, evidence))
+        return result.decision, result.claims
+
+    return reverify_record(state, record, parse=lambda: (evidence.nonce, evidence.draftPolicyForAttestation), run=run)
+
+
+def reverify_record(state: ServiceState, record: Attestation, *,
+                    parse: Callable[[], tuple[str | None, str | None]],
+                    run: Callable[[CheckedNonce | None, Policy], tuple[Decision, Any]]) -> dict[str, Any]:
+    """The reverification report of ``record`` of any type: ``parse()`` reads its stored request
+    (nonce, draft policy), ``run(nonce, policy)`` verifies it again and evaluates the policy (the
+    decision and the claims). The nonce is checked, never consumed; the recorded policy version is
+    the one evaluated."""
     stored = {"outcome": record.outcome, "errorCode": record.error_code, "issuedClaims": record.issued_claims,
               "policyHash": record.policy_hash}
     checks: dict[str, Any] = {}
-    evidence = TpmEvidence.model_validate(record.evidence)
     again: dict[str, Any] = {"outcome": None, "errorCode": None, "issuedClaims": None,
                              "policyHash": record.policy_hash}
     try:
-        nonce = check_nonce(state.store.sealer.nonce_key(record.tenant_name), record.tenant_name, evidence.nonce,
-                            now=record.created_at)
-        checks["nonceMac"] = True
-        checks["nonceMatchesRecord"] = nonce.nonce_id == record.nonce_id
-        if record.outcome in ("permit", "deny"):
-            checks["nonceConsumed"] = (state.store.nonce_consumed(record.tenant_name, nonce.nonce_id)
-                                       or nonce.expires_at <= state.clock())
+        nonce_text, draft_document = parse()
+        nonce = None
+        if nonce_text is not None:
+            nonce = check_nonce(state.store.sealer.nonce_key(record.tenant_name), record.tenant_name, nonce_text,
+                                now=record.created_at)
+            checks["nonceMac"] = True
+            checks["nonceMatchesRecord"] = nonce.nonce_id == record.nonce_id
+            if record.outcome in ("permit", "deny"):
+                checks["nonceConsumed"] = (state.store.nonce_consumed(record.tenant_name, nonce.nonce_id)
+                                           or nonce.expires_at <= state.clock())
         if record.draft:
             tenant = state.tenants.get(record.tenant_name)
-            text, _ = state.tenants.parse_policy_document(tenant, evidence.draftPolicyForAttestation or "",
+            text, _ = state.tenants.parse_policy_document(tenant, draft_document or "",
                                                           field="draftPolicyForAttestation")
         else:
             row = state.store.get_policy_version(record.policy_version_id) if record.policy_version_id else None
+            if row is None and record.policy_version_id is None and record.policy_hash:
+                # decided under a default that was never stored (version 0)
+                row = state.tenants.current_policy(record.tenant_name, record.attestation_type)
+                row = row if row.id is None and row.policy_hash == record.policy_hash else None
             if row is None:
                 raise ApiError(404, "policy.version_missing", "the recorded policy version no longer exists")
             text = row.text
             checks["policyHash"] = row.policy_hash == record.policy_hash
-        result = pipeline.run_tpm(evidence, nonce, compile_policy(text), now=record.created_at,
-                                  ak_enrolled=_enrolled(state, record, evidence))
-        again["outcome"] = "permit" if result.decision.permitted else "deny"
-        if result.decision.permitted:
-            again["issuedClaims"] = pipeline.jsonable(result.decision.issued_claims)
-        checks["claims"] = result.claims == record.claims if record.claims is not None else None
+        decision, claims = run(nonce, compile_policy(text))
+        again["outcome"] = "permit" if decision.permitted else "deny"
+        if decision.permitted:
+            again["issuedClaims"] = pipeline.jsonable(dict(decision.issued_claims))
+        checks["claims"] = claims == record.claims if record.claims is not None else None
     except AttestdError as exc:
         again["outcome"], again["errorCode"] = "error", exc.code
     same = (again["outcome"] == stored["outcome"] and again["errorCode"] == stored["errorCode"]

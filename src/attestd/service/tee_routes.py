@@ -556,45 +556,17 @@ def reverify_tee(state: Any, record: Attestation) -> dict[str, Any]:
     """``attestd audit reverify`` for a TEE record: the stored request verified again at the recorded
     time with the service's current trust configuration, the recorded policy version evaluated,
     the nonce's MAC and consumption checked (never consumed again). Same report as for TPM."""
-    stored = {"outcome": record.outcome, "errorCode": record.error_code, "issuedClaims": record.issued_claims,
-              "policyHash": record.policy_hash}
-    checks: dict[str, Any] = {}
-    again: dict[str, Any] = {"outcome": None, "errorCode": None, "issuedClaims": None,
-                             "policyHash": record.policy_hash}
-    try:
-        req = parse_request(record.attestation_type, record.evidence)
-        nonce = None
-        if req.nonce is not None:
-            nonce = check_nonce(state.store.sealer.nonce_key(record.tenant_name), record.tenant_name, req.nonce,
-                                now=record.created_at)
-            checks["nonceMac"] = True
-            checks["nonceMatchesRecord"] = nonce.nonce_id == record.nonce_id
-            if record.outcome in ("permit", "deny"):
-                checks["nonceConsumed"] = (state.store.nonce_consumed(record.tenant_name, nonce.nonce_id)
-                                           or nonce.expires_at <= state.clock())
-        if record.draft:
-            tenant = state.tenants.get(record.tenant_name)
-            text, _ = state.tenants.parse_policy_document(tenant, req.draftPolicyForAttestation or "",
-                                                          field="draftPolicyForAttestation")
-        else:
-            row = state.store.get_policy_version(record.policy_version_id) if record.policy_version_id else None
-            if row is None and record.policy_version_id is None and record.policy_hash:
-                row = state.tenants.current_policy(record.tenant_name, record.attestation_type)
-                row = row if row.id is None and row.policy_hash == record.policy_hash else None
-            if row is None:
-                raise ApiError(404, "policy.version_missing", "the recorded policy version no longer exists")
-            text = row.text
-            checks["policyHash"] = row.policy_hash == record.policy_hash
-        result = run_tee(record.attestation_type, req, nonce, compile_policy(text), at=record.created_at,
+    from attestd.service.audit import reverify_record
+
+    parsed: dict[str, _TeeRequest] = {}
+
+    def parse() -> tuple[str | None, str | None]:
+        req = parsed["request"] = parse_request(record.attestation_type, record.evidence)
+        return req.nonce, req.draftPolicyForAttestation
+
+    def run(nonce: CheckedNonce | None, policy: Policy) -> tuple[Any, Any]:
+        result = run_tee(record.attestation_type, parsed["request"], nonce, policy, at=record.created_at,
                          trust=tee_trust(state))
-        again["outcome"] = "permit" if result.decision.permitted else "deny"
-        if result.decision.permitted:
-            again["issuedClaims"] = pipeline.jsonable(dict(result.decision.issued_claims))
-        checks["claims"] = result.claims == record.claims if record.claims is not None else None
-    except AttestdError as exc:
-        again["outcome"], again["errorCode"] = "error", exc.code
-    same = (again["outcome"] == stored["outcome"] and again["errorCode"] == stored["errorCode"]
-            and again["issuedClaims"] == stored["issuedClaims"]
-            and all(v is not False for v in checks.values()))
-    return {"id": record.id, "tenant": record.tenant_name, "createdAt": record.created_at.isoformat(),
-            "same": same, "stored": stored, "reverified": again, "checks": checks}
+        return result.decision, result.claims
+
+    return reverify_record(state, record, parse=parse, run=run)
