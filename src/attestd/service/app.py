@@ -21,8 +21,6 @@ from typing import Any
 from cryptography import x509
 from fastapi import FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
-
-from attestd.service.dispatch import run_attestation
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,6 +31,7 @@ from attestd.policy import compile_policy, policy_hash
 from attestd.service import attest as pipeline
 from attestd.service.auth import Principal, require_operator, require_tenant_admin
 from attestd.service.config import Settings
+from attestd.service.dispatch import run_attestation
 from attestd.service.evidence import TpmEvidence
 from attestd.service.nonces import check_nonce, issue_nonce
 from attestd.service.observability import Metrics, RequestContextMiddleware

@@ -41,14 +41,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from attestd.errors import AttestdError, EvidenceError, VerificationError
 from attestd.policy import compile_policy, policy_hash
 from attestd.policy.evaluate import Decision, Policy
 from attestd.service import attest as pipeline
 from attestd.service.config import ConfigError, Settings
-from attestd.service.evidence import decode_b64
+from attestd.service.evidence import RuntimeData, _b64_nonempty, decode_b64
 from attestd.service.nonces import CheckedNonce, check_nonce
 from attestd.service.problems import ApiError
 from attestd.store.models import Attestation
@@ -68,37 +68,19 @@ _EVIDENCE_MAX = 256 * 1024
 
 
 # -- request documents (Azure's shapes) ------------------------------------------------------------
-def _b64_nonempty(value: str) -> str:
-    if not decode_b64(value):
-        raise ValueError("must not be empty")
-    return value
-
-
 #: base64url (Azure's encoding; the standard alphabet and padding are accepted too)
 B64 = Annotated[str, Field(min_length=4, json_schema_extra={"contentEncoding": "base64",
                                                             "pattern": "^[A-Za-z0-9+/_-]*={0,2}$"}),
                 AfterValidator(_b64_nonempty)]
 
 
-class TeeData(BaseModel):
-    """Azure's ``RuntimeData`` / ``InitTimeData``: bytes and how to read them."""
+class TeeData(RuntimeData):
+    """Azure's ``RuntimeData`` / ``InitTimeData``: bytes and how to read them (the TPM evidence's
+    ``runtimeData``, checked the same way)."""
 
     model_config = ConfigDict(extra="forbid", title="TeeData")
-
-    data: Annotated[B64, Field(max_length=65536, description="the bytes, base64url (or base64)")]
     dataType: Literal["Binary", "JSON"] = Field(
         "Binary", description="JSON: the bytes are a UTF-8 JSON object, issued as x-ms-runtime / x-ms-inittime")
-
-    @model_validator(mode="after")
-    def _json(self) -> TeeData:
-        if self.dataType == "JSON":
-            try:
-                doc = json.loads(decode_b64(self.data).decode("utf-8"))
-            except (UnicodeDecodeError, ValueError, RecursionError):
-                raise ValueError("dataType is JSON but data is not UTF-8 JSON") from None
-            if not isinstance(doc, dict):
-                raise ValueError("dataType JSON data must be a JSON object")
-        return self
 
     def raw(self) -> bytes:
         return decode_b64(self.data)
