@@ -20,7 +20,7 @@ import test_service_api  # noqa: E402
 import test_service_attest  # noqa: E402
 import test_service_evidence  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
-from service_helpers import Clock, bearer, credentials  # noqa: E402
+from service_helpers import Clock, Service  # noqa: E402
 
 from attestd.service import create_app, load_settings  # noqa: E402
 from attestd.store import make_engine, migrate  # noqa: E402
@@ -48,26 +48,6 @@ def _collect() -> list[str]:
 
 
 RERUN = _collect()
-
-
-class Service:
-    """What ``tests/service/conftest.py``'s ``service`` fixture yields, on PostgreSQL."""
-
-    def __init__(self, client: TestClient, data_dir, clock: Clock, app, database_url: str) -> None:
-        self.client, self.data_dir, self.clock, self.app, self.database_url = client, data_dir, clock, app, database_url
-        self.creds = credentials(data_dir)
-        self.admin = bearer(self.creds["adminToken"])
-        self.operator = bearer(self.creds["operatorToken"])
-
-    @property
-    def state(self):
-        return self.app.state.attestd
-
-    def create_tenant(self, name: str, mode: str = "token", signers=()) -> dict[str, str]:
-        r = self.client.post("/tenants", json={"name": name, "mode": mode, "signers": list(signers)},
-                             headers=self.operator)
-        assert r.status_code == 201, r.text
-        return bearer(r.json()["adminToken"])
 
 
 @pytest.fixture(scope="module")

@@ -108,3 +108,29 @@ def fresh_dir(tmp_path: Path, name: str = "data") -> Path:
     d = tmp_path / name
     os.makedirs(d, exist_ok=True)
     return d
+
+
+class Service:
+    """A running app under test: its client, data directory, clock and the bootstrap credentials
+    (``database_url``: where its state is, when not the data directory's SQLite)."""
+
+    def __init__(self, client, data_dir, clock: Clock, app, database_url: str | None = None) -> None:
+        self.database_url = database_url
+        self.client = client
+        self.data_dir = data_dir
+        self.clock = clock
+        self.app = app
+        creds = credentials(data_dir)
+        self.admin = bearer(creds["adminToken"])
+        self.operator = bearer(creds["operatorToken"])
+        self.creds = creds
+
+    @property
+    def state(self):
+        return self.app.state.attestd
+
+    def create_tenant(self, name: str, mode: str = "token", signers=()) -> dict[str, str]:
+        r = self.client.post("/tenants", json={"name": name, "mode": mode, "signers": list(signers)},
+                             headers=self.operator)
+        assert r.status_code == 201, r.text
+        return bearer(r.json()["adminToken"])
