@@ -1,7 +1,7 @@
 """Load on a running ``attestd serve``: real TPM evidence over loopback, attestations/s and latency.
 
     .venv/bin/python bench/load/load_bench.py [--requests 2000] [--concurrency 16] [--workers 1 2]
-                                              [--database-url postgresql+psycopg://...] [--profile]
+                                              [--database-url postgresql+psycopg://...] [--profile [--profile-out F]]
 
 Evidence is real: a swtpm whose PCRs were replayed from the project's QEMU boot of Debian's signed
 shim -> GRUB -> kernel (tests/fixtures/qemu/sb), an ECC P-256 AK, and one TPM2_Quote per
@@ -14,8 +14,8 @@ records the attestation.
 For each database (SQLite in a fresh data dir; PostgreSQL when ``--database-url`` is given) and
 each worker count it starts the server, sends ``--requests`` attestations from ``--concurrency``
 concurrent keep-alive connections (a minimal asyncio HTTP/1.1 client, on the same 2-core machine), and reports attestations/s
-and p50/p99 latency. ``--profile`` then runs 300 attestations through the app in-process under
-py-spy on a one-worker server and prints where a request's time goes.
+and p50/p99 latency. ``--profile`` then sends 3000 attestations to a one-worker server under
+py-spy and prints where a request's time goes (``--profile-out`` keeps the raw samples).
 """
 
 from __future__ import annotations
@@ -154,11 +154,13 @@ def prepare(server: Server, quoter: Quoter, n: int) -> list[dict]:
     return docs
 
 
-async def send_all(url: str, items: list[tuple[str, bytes]], concurrency: int
-                   ) -> tuple[float, list[float], dict[int, int]]:
+async def send_all(url: str, items: list[tuple[str, bytes]], concurrency: int, *,
+                   challenge: str | None = None) -> tuple[float, list[float], dict[int, int]]:
     """POST every ``(path, JSON body)`` once from ``concurrency`` keep-alive connections: a minimal
     HTTP/1.1 client on asyncio streams, so the load generator spends little of the machine's CPU.
-    Returns (seconds, per-request latencies, responses by status)."""
+    With ``challenge`` (a path), each POST is preceded by an empty POST there, as an agent asks for
+    its nonce before each attestation; a latency is then the pair's. Returns (seconds, per-item
+    latencies, responses by status of the items' POSTs)."""
     address, port = url.removeprefix("http://").split(":")
     pending = list(reversed(items))
     latencies: list[float] = []
@@ -166,24 +168,30 @@ async def send_all(url: str, items: list[tuple[str, bytes]], concurrency: int
 
     async def connection() -> None:
         reader, writer = await asyncio.open_connection(address, int(port))
+
+        async def post(path: str, body: bytes) -> int:
+            writer.write(f"POST {path} HTTP/1.1\r\nHost: {address}:{port}\r\nContent-Type: application/json\r\n"
+                         f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            status_line = await reader.readline()
+            length = 0
+            while True:
+                line = await reader.readline()
+                if line in (b"\r\n", b""):
+                    break
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            await reader.readexactly(length)
+            return int(status_line.split()[1])
+
         try:
             while pending:
                 path, body = pending.pop()
                 t = time.perf_counter()
-                writer.write(f"POST {path} HTTP/1.1\r\nHost: {address}:{port}\r\nContent-Type: application/json\r\n"
-                             f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
-                status_line = await reader.readline()
-                length = 0
-                while True:
-                    line = await reader.readline()
-                    if line in (b"\r\n", b""):
-                        break
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                await reader.readexactly(length)
+                if challenge is not None and await post(challenge, b"") != 200:
+                    raise RuntimeError(f"POST {challenge} failed")
+                status = await post(path, body)
                 latencies.append(time.perf_counter() - t)
-                status = int(status_line.split()[1])
                 statuses[status] = statuses.get(status, 0) + 1
         finally:
             writer.close()
@@ -229,53 +237,66 @@ STAGES = [
 ]
 
 
-def profile(quoter: Quoter, n: int = 3000) -> None:
-    """Where a request's time goes, on the running server (SQLite, one worker): py-spy samples the
-    thread holding the GIL (``--gil``: CPU work in Python, not waits) 250 times a second while
-    ``n`` attestations are sent; a stage's share is the share of samples with its function on the
-    stack, and its milliseconds per attestation are samples / 250 / n."""
+def profile(quoter: Quoter, n: int = 3000, keep: Path | None = None) -> None:
+    """Where a request's time goes, on the running server (SQLite, one worker); see ``sample_server``."""
+    server = Server(1, None)
+    try:
+        warm = prepare(server, quoter, 100)
+        asyncio.run(blast(server.url, warm, 4))
+        docs = prepare(server, quoter, n)
+        result = sample_server(server, lambda: asyncio.run(blast(server.url, docs, 4)), keep)
+    finally:
+        server.close()
+    if result is not None:
+        print_profile(result, n, STAGES)
+
+
+def sample_server(server: Server, run, keep: Path | None = None) -> tuple[float, float, dict[str, int]] | None:
+    """Run ``run()`` (which sends the attestations) while py-spy samples the server process: only the
+    thread holding the GIL (``--gil``: CPU work in Python, not waits), 250 times a second. Returns
+    (seconds, CPU seconds of the server from /proc, samples per function on the stack with the
+    total under ``""``); the raw py-spy output is copied to ``keep`` when given. None without py-spy."""
     import collections
     import shutil
 
     spy = shutil.which("py-spy", path=str(ROOT / ".venv" / "bin")) or shutil.which("py-spy")
     if spy is None:
         print("\n--profile needs py-spy (pip install py-spy)")
-        return
-    server = Server(1, None)
+        return None
     out = Path(server.dir.name) / "profile.txt"
-    try:
-        warm = prepare(server, quoter, 100)
-        asyncio.run(blast(server.url, warm, 4))
-        docs = prepare(server, quoter, n)
-        rec = subprocess.Popen([spy, "record", "-r", "250", "-f", "raw", "-o", str(out), "--pid", str(server.proc.pid),
-                                "--nonblocking", "--gil"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(1.5)
-        cpu0 = _cpu_seconds(server.proc.pid)
-        elapsed, _lat, _ = asyncio.run(blast(server.url, docs, 4))
-        cpu = _cpu_seconds(server.proc.pid) - cpu0
-        rec.send_signal(2)
-        rec.wait(30)
-        samples: collections.Counter[str] = collections.Counter()
-        total = 0
-        for line in out.read_text(errors="replace").splitlines():
-            stack, _, count = line.rpartition(" ")
-            if not count.isdigit():
-                continue
-            names = {frame.split(" (")[0] for frame in stack.split(";")}
-            total += int(count)
-            for _label, fn in STAGES:
-                if fn in names:
-                    samples[fn] += int(count)
-    finally:
-        server.close()
-    total = max(total, 1)
+    rec = subprocess.Popen([spy, "record", "-r", "250", "-f", "raw", "-o", str(out), "--pid", str(server.proc.pid),
+                            "--nonblocking", "--gil"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.5)
+    cpu0 = _cpu_seconds(server.proc.pid)
+    elapsed = run()[0]
+    cpu = _cpu_seconds(server.proc.pid) - cpu0
+    rec.send_signal(2)
+    rec.wait(30)
+    if keep is not None:
+        shutil.copyfile(out, keep)
+    samples: collections.Counter[str] = collections.Counter()
+    for line in out.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        samples[""] += int(count)
+        for name in {frame.split(" (")[0] for frame in stack.split(";")}:
+            samples[name] += int(count)
+    return elapsed, cpu, samples
+
+
+def print_profile(result: tuple[float, float, dict[str, int]], n: int, stages: list[tuple[str, str]]) -> None:
+    """A stage's share is the share of GIL-holding samples with its function on the stack; the last
+    stage is the whole handler, and what is outside it is the event loop's HTTP and JSON work."""
+    elapsed, cpu, samples = result
+    total = max(samples[""], 1)
     print(f"\nOn the server (SQLite, 1 worker, {n / elapsed:.0f} attestations/s under the profiler): "
           f"{cpu / n * 1000:.2f} ms of CPU per attestation (/proc, user + system); shares of the samples "
           "taken while Python code held the GIL:")
     print("| stage | share |\n|---|---:|")
-    for label, fn in STAGES:
-        print(f"| {label} | {samples[fn] / total:.0%} |")
-    rest = total - samples["create_app.<locals>._attest_tpm"]
+    for label, fn in stages:
+        print(f"| {label} | {samples.get(fn, 0) / total:.0%} |")
+    rest = total - samples.get(stages[-1][1], 0)
     print(f"| HTTP, JSON parsing, request validation, routing, response (the event loop) | {rest / total:.0%} |")
 
 
@@ -292,6 +313,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--database-url", default=os.environ.get("ATTESTD_BENCH_DATABASE_URL"))
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--profile-out", type=Path, help="keep py-spy's raw samples of --profile here")
     args = ap.parse_args()
     quoter = Quoter()
     try:
@@ -307,7 +329,7 @@ def main() -> None:
             print(f"| {r['db']} | {r['workers']} | {r['rate']:.0f} | {r['p50_ms']:.1f} ms | {r['p99_ms']:.1f} ms "
                   f"| {', '.join(f'{k}: {v}' for k, v in sorted(r['statuses'].items()))} |")
         if args.profile:
-            profile(quoter)
+            profile(quoter, keep=args.profile_out)
     finally:
         quoter.close()
 

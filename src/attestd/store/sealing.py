@@ -34,6 +34,7 @@ class Sealer:
             raise ValueError("the master key is 32 bytes")
         self._master = bytes(master_key)
         self._aead = AESGCM(self._derive(b"attestd seal v1"))
+        self._nonce_keys: dict[str, bytes] = {}
 
     def _derive(self, info: bytes, length: int = 32) -> bytes:
         return HKDF(hashes.SHA256(), length, salt=None, info=info).derive(self._master)
@@ -55,5 +56,10 @@ class Sealer:
             ) from None
 
     def nonce_key(self, tenant: str) -> bytes:
-        """The HMAC key for tenant ``tenant``'s challenge nonces."""
-        return self._derive(b"attestd nonce v1\x00" + tenant.encode())
+        """The HMAC key for tenant ``tenant``'s challenge nonces (derived once per tenant)."""
+        key = self._nonce_keys.get(tenant)
+        if key is None:
+            if len(self._nonce_keys) >= 4096:
+                self._nonce_keys.clear()
+            key = self._nonce_keys[tenant] = self._derive(b"attestd nonce v1\x00" + tenant.encode())
+        return key
