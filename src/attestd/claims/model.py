@@ -106,12 +106,27 @@ def _sha256_digest(digests: dict[str, str]) -> str | None:
     return digests.get("sha256") or digests.get("sha1")
 
 
-def _flatten(ev: VerifiedTpmEvidence, uefi: UefiClaims | None, boot: BootChainClaims | None,
-             win: WindowsClaims | None, ima: ImaClaims | None) -> dict[str, Any]:
+def _flatten(ev: VerifiedTpmEvidence, log_claims: dict[str, Any] | None, ima: ImaClaims | None) -> dict[str, Any]:
     out: dict[str, Any] = {"tpmVersion": ev.tpm_version, "aikValidated": ev.ak_validated}
     pub = _aik_pub_hash(ev)
     if pub is not None:
         out["aikPubHash"] = pub
+    if log_claims:
+        # a copy of each list: the event log's claims may be shared with later attestations
+        out.update({k: list(v) if isinstance(v, list) else v for k, v in log_claims.items()})
+    if ima is not None:
+        out["imaMeasurementCount"] = len(ima.measurements)
+        out["imaViolations"] = ima.violations
+        out["imaSignedFiles"] = ima.signed
+        if ima.boot_aggregate is not None:
+            out["imaBootAggregate"] = ima.boot_aggregate
+    return out
+
+
+def _log_claims(uefi: UefiClaims | None, boot: BootChainClaims | None, win: WindowsClaims | None
+                ) -> dict[str, Any]:
+    """The flat claims the event log's sections give."""
+    out: dict[str, Any] = {}
     if uefi is not None:
         out["secureBootEnabled"] = uefi.secure_boot is True
         out["secureBootEnforced"] = uefi.secure_boot_enforced
@@ -162,12 +177,6 @@ def _flatten(ev: VerifiedTpmEvidence, uefi: UefiClaims | None, boot: BootChainCl
                 out[key] = bool(value) or out.get(key, False)
             elif value is not None:
                 out[key] = value
-    if ima is not None:
-        out["imaMeasurementCount"] = len(ima.measurements)
-        out["imaViolations"] = ima.violations
-        out["imaSignedFiles"] = ima.signed
-        if ima.boot_aggregate is not None:
-            out["imaBootAggregate"] = ima.boot_aggregate
     return out
 
 
@@ -175,13 +184,21 @@ def build_claims(evidence: VerifiedTpmEvidence) -> ClaimSet:
     """Claims from verified evidence (and only from it)."""
     if not isinstance(evidence, VerifiedTpmEvidence):
         raise TypeError("build_claims takes the VerifiedTpmEvidence that verify_tpm_evidence returns")
-    uefi = boot = win = ima = None
+    uefi = boot = win = ima = log_flat = None
     if evidence.eventlog is not None:
-        events = evidence.events
-        uefi = uefi_claims(events)
-        boot = bootchain_claims(events)
-        win = windows_claims(events)
+        proof = evidence.log_proof
+        if proof is not None and proof.claims is not None:
+            # read from the same log's events and verified PCRs before (see attestd.claims.logcache)
+            uefi, boot, win, log_flat = proof.claims
+        else:
+            events = evidence.events
+            uefi = uefi_claims(events)
+            boot = bootchain_claims(events)
+            win = windows_claims(events)
+            log_flat = _log_claims(uefi, boot, win)
+            if proof is not None:
+                proof.claims = (uefi, boot, win, log_flat)
     if evidence.ima is not None:
         ima = ima_claims(evidence.ima, evidence.ima_verified)
-    flat = _flatten(evidence, uefi, boot, win, ima)
+    flat = _flatten(evidence, log_flat, ima)
     return ClaimSet(evidence, uefi, boot, win, ima, flat)

@@ -40,16 +40,31 @@ from attestd.eventlog import EventLog, ReplayReport
 from attestd.eventlog import parse as parse_eventlog
 from attestd.ima import ImaLog, ReplayState
 from attestd.ima import parse as parse_ima
+from attestd.claims.logcache import LogCache, log_key
 from attestd.tpm import QuoteResult, SigningKey, load_signing_key, verify_quote
 from attestd.tpm.pcr import normalize_pcr_values
 
-__all__ = ["IMA_PCR", "VerifiedTpmEvidence", "inspect_eventlog", "verify_eventlog", "verify_tpm_evidence"]
+__all__ = ["IMA_PCR", "VerifiedLog", "VerifiedTpmEvidence", "inspect_eventlog", "verify_eventlog",
+           "verify_tpm_evidence"]
 
 IMA_PCR = 10
 _SEAL = object()
 
 #: how the PCR values the claims rest on were established
 Provenance = Literal["quote", "pcrs", "self-replay"]
+
+
+@dataclass(eq=False)
+class VerifiedLog:
+    """What a firmware event log proved against quoted PCR values: the parsed log, its replay, the
+    PCRs whose events replayed (``verified``); and, once :func:`attestd.claims.build_claims` read
+    them, the claims of those events (``claims``: the sections and their flat claims). Kept by a
+    :class:`~attestd.claims.logcache.LogCache` for the next quote of the same log and values."""
+
+    log: EventLog
+    report: ReplayReport
+    verified: frozenset[int]
+    claims: Any = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,6 +92,8 @@ class VerifiedTpmEvidence:
     ima_state: ReplayState | None = None
     tpm_version: int = 2
     warnings: tuple[str, ...] = ()
+    #: the event log's verification (its claims are memoised there)
+    log_proof: VerifiedLog | None = field(default=None, repr=False)
     _seal: object = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -223,6 +240,7 @@ def verify_tpm_evidence(
     ak_roots: Iterable[Any] = (),
     at: _dt.datetime | None = None,
     ima_state: ReplayState | None = None,
+    log_cache: LogCache[VerifiedLog] | None = None,
 ) -> VerifiedTpmEvidence:
     """Verify quotes, event log and IMA log; see the module docstring for the checks and codes.
 
@@ -231,7 +249,9 @@ def verify_tpm_evidence(
     them. ``ak_enrolled`` is the caller's statement that this AK passed credential activation for
     this host; ``ak_certificate`` (leaf first, DER/PEM) with ``ak_roots`` validates it otherwise.
     ``ima_state``: the IMA replay state the host's previous attestation ended at, when ``ima_log``
-    holds only the entries after it (an agent sending its list incrementally).
+    holds only the entries after it (an agent sending its list incrementally). ``log_cache``: where
+    an event log's verification against the same quoted values is kept and found (see
+    :mod:`attestd.claims.logcache`); the quotes are verified first, every time.
     """
     key = load_signing_key(ak)
     quotes = _as_list(quote)
@@ -247,7 +267,8 @@ def verify_tpm_evidence(
         for q, s in zip(quotes, signatures, strict=True)
     )
     quoted = _merge_quoted(results)
-    log, report, verified = _verify_log(eventlog, quoted)
+    proof = _verify_log(eventlog, quoted, log_cache)
+    log, report, verified = (proof.log, proof.report, proof.verified) if proof else (None, None, frozenset())
     ima, covered, ima_after = _verify_ima(ima_log, quoted, ima_state)
     validated, how = False, None
     if ak_enrolled:
@@ -259,17 +280,31 @@ def verify_tpm_evidence(
     return VerifiedTpmEvidence(
         provenance="quote", pcrs=quoted, eventlog=log, replay=report, verified_pcrs=verified, ak=key,
         quotes=results, ak_validated=validated, ak_validation=how, ima=ima, ima_verified=covered,
-        ima_state=ima_after, warnings=warnings, _seal=_SEAL)
+        ima_state=ima_after, warnings=warnings, log_proof=proof, _seal=_SEAL)
 
 
-def _verify_log(eventlog: bytes | EventLog | None, pcrs: Mapping[str, Mapping[int, bytes]]):
+def _verify_log(eventlog: bytes | EventLog | None, pcrs: Mapping[str, Mapping[int, bytes]],
+                cache: LogCache[VerifiedLog] | None = None) -> VerifiedLog | None:
     if eventlog is None:
-        return None, None, frozenset()
-    log = eventlog if isinstance(eventlog, EventLog) else parse_eventlog(_bytes_of(eventlog, "eventlog"))
+        return None
+    key = None
+    if isinstance(eventlog, EventLog):
+        log = eventlog
+    else:
+        data = _bytes_of(eventlog, "eventlog")
+        if cache is not None:
+            key = log_key(data, pcrs)
+            hit = cache.get(key)
+            if hit is not None:
+                return hit
+        log = parse_eventlog(data)
     report = log.verify(pcrs)
     verified = _verified_pcrs(report)
     _check_data_was_measured(log, report, verified)
-    return log, report, verified
+    proof = VerifiedLog(log, report, verified)
+    if key is not None:
+        cache.put(key, proof)
+    return proof
 
 
 def _check_data_was_measured(log: EventLog, report: ReplayReport, verified: frozenset[int]) -> None:
@@ -305,11 +340,12 @@ def verify_eventlog(
     recorded at a known-good time) - for offline inspection (``attestd claims --pcrs``).
     ``provenance`` is ``"pcrs"``: no quote proved these values, and tokens are never issued on it."""
     values = normalize_pcr_values(pcrs)
-    log, report, verified = _verify_log(eventlog, values)
+    proof = _verify_log(eventlog, values)
     ima, covered, _ = _verify_ima(ima_log, values)
     return VerifiedTpmEvidence(
-        provenance="pcrs", pcrs=values, eventlog=log, replay=report, verified_pcrs=verified, ima=ima,
-        ima_verified=covered, warnings=tuple(str(w) for w in report.warnings) if report else (), _seal=_SEAL)
+        provenance="pcrs", pcrs=values, eventlog=proof.log if proof else None, replay=proof.report if proof else None,
+        verified_pcrs=proof.verified if proof else frozenset(), ima=ima, ima_verified=covered,
+        warnings=tuple(str(w) for w in proof.report.warnings) if proof else (), log_proof=proof, _seal=_SEAL)
 
 
 def inspect_eventlog(eventlog: bytes | EventLog, *, ima_log: bytes | ImaLog | None = None) -> VerifiedTpmEvidence:

@@ -26,6 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
 from attestd import __version__
+from attestd.claims.logcache import LogCache
 from attestd.errors import AttestdError, EvidenceError, VerificationError
 from attestd.policy import compile_policy, policy_hash
 from attestd.service import attest as pipeline
@@ -69,6 +70,8 @@ class ServiceState:
         self.metrics = Metrics()
         #: attestations run on the event loop (small requests, SQLite: see attestd.service.dispatch)
         self.inline_attestations = store.engine.dialect.name == "sqlite"
+        #: verified event logs, for hosts that send the same log again (attestd.claims.logcache)
+        self.log_cache = LogCache(settings.log_cache_entries)
 
 
 def open_state(settings: Settings, *, clock: Callable[[], datetime] | None = None,
@@ -378,7 +381,7 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
                              nonce_id=nonce.nonce_id, host_id=host_id)
         try:
             result = pipeline.run_tpm(evidence, nonce, policy, now=now, ak_enrolled=ak_enrolled, baseline=baseline,
-                                      ima_state=ima_state)
+                                      ima_state=ima_state, log_cache=st.log_cache)
             if results is not None:
                 results.append(result)
         except (EvidenceError, VerificationError) as exc:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from attestd.claims import build_claims, verify_tpm_evidence
+from attestd.claims.logcache import LogCache
 from attestd.errors import AttestdError, EvidenceError, VerificationError
 from attestd.policy.evaluate import Decision, Policy
 from attestd.service.evidence import TpmEvidence
@@ -114,12 +115,14 @@ def _quoted_pcrs(attests: list[Any]) -> set[int]:
 
 
 def run_tpm(evidence: TpmEvidence, nonce: CheckedNonce, policy: Policy, *, now: _dt.datetime,
-            ak_enrolled: bool = False, baseline: dict | None = None, ima_state: Any = None) -> TpmResult:
+            ak_enrolled: bool = False, baseline: dict | None = None, ima_state: Any = None,
+            log_cache: LogCache | None = None) -> TpmResult:
     """Verify ``evidence`` (quote bound to ``nonce``/runtime data), build claims, evaluate ``policy``.
 
     ``ak_enrolled``: the AK is the one an enrolled host activated (``aikValidated``). ``baseline``:
     an ``attestd-baseline/1`` document the verified event log must match
-    (``baseline.mismatch``, 422, with every difference in ``details``).
+    (``baseline.mismatch``, 422, with every difference in ``details``). ``log_cache``: the
+    process's :class:`~attestd.claims.logcache.LogCache` of verified event logs.
 
     Raises :class:`EvidenceError` (400) or :class:`VerificationError` (422) naming the request
     member at fault. A policy denial is not an exception: see ``TpmResult.decision``.
@@ -146,7 +149,7 @@ def run_tpm(evidence: TpmEvidence, nonce: CheckedNonce, policy: Policy, *, now: 
         kwargs["quote"] = [q for q, _ in quotes]
         kwargs["signature"] = [s for _, s in quotes]
     try:
-        verified = verify_tpm_evidence(**kwargs, ak_enrolled=ak_enrolled, ima_state=ima_state)
+        verified = verify_tpm_evidence(**kwargs, ak_enrolled=ak_enrolled, ima_state=ima_state, log_cache=log_cache)
         claim_set = build_claims(verified)
     except AttestdError as exc:
         raise _locate(exc) from None

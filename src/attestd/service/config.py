@@ -52,6 +52,9 @@ class Settings:
     #: seconds uvicorn waits for in-flight requests on SIGTERM.
     shutdown_timeout_seconds: int = 20
     workers: int = 1
+    #: verified event logs kept per worker process for the next attestation that sends the same
+    #: log with the same quoted PCR values (attestd.claims.logcache); 0 keeps none
+    log_cache_entries: int = 256
     #: PEM bundle of EK manufacturer root (and intermediate) certificates. When set, enrollment
     #: requires an EK certificate that chains to them.
     ek_roots_file: str | None = None
@@ -187,4 +190,6 @@ def load_settings(config_file: str | os.PathLike | None = None, *, env: Mapping[
                           field="default_tenant_mode")
     if settings.tee_nonce not in ("required", "optional"):
         raise ConfigError("config.invalid_value", "tee_nonce is required or optional", field="tee_nonce")
+    if settings.log_cache_entries < 0:
+        raise ConfigError("config.invalid_value", "log_cache_entries is 0 (keep none) or more", field="log_cache_entries")
     return settings
