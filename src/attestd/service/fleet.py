@@ -56,6 +56,7 @@ from attestd.store.models import Host, HostCertificate, Incident
 from attestd.tpm import (
     check_ak_attributes,
     load_ek_certificate,
+    load_signing_key,
     parse_attest,
     parse_public_any,
     verify_certify,
@@ -282,10 +283,10 @@ class FleetService:
         if host.activation_hash is not None or host.ak_name is None:
             raise ApiError(409, "host.not_activated", "activate the enrollment credential first", field="hostId")
         try:
-            sent = parse_public_any(evidence.ak_bytes())
+            sent = load_signing_key(evidence.ak_bytes())
         except EvidenceError as exc:
             raise EvidenceError(exc.code, exc.message, field="ak", offset=exc.offset) from None
-        if sent.name != host.ak_name:
+        if sent.name is None or sent.name != host.ak_name:
             raise VerificationError("host.ak_mismatch", "the evidence's AK is not the AK this host enrolled", field="ak")
         # the identity proof first: a key the AK did not certify is refused (400/422), and is not
         # a reason to quarantine the host (it says nothing about its boot)
@@ -382,17 +383,17 @@ class FleetService:
         public = _b64(proof.public, "identity.public")
         nonce = decode_b64(evidence.nonce)
         try:
+            key = load_signing_key(public)
             verify_certify(host.ak_public, _b64(proof.certifyInfo, "identity.certifyInfo"),
-                           _b64(proof.signature, "identity.signature"), nonce=nonce, certified=public)
-            key = parse_public_any(public)
+                           _b64(proof.signature, "identity.signature"), nonce=nonce, certified=key)
         except AttestdError as exc:
             raise type(exc)(exc.code, exc.message, field="identity", offset=exc.offset) from None
-        return public, key
+        return public, key.key
 
     def _issue_certificate(self, tenant: str, host: Host, key: Any, now: _dt.datetime
                            ) -> tuple[HostCertificate, dict[str, str]]:
         ca_key, ca_cert = self.ca(tenant)
-        cert = issue_host_certificate(ca_key, ca_cert, key.public_key(), tenant=tenant, host_id=host.id, now=now,
+        cert = issue_host_certificate(ca_key, ca_cert, key, tenant=tenant, host_id=host.id, now=now,
                                       lifetime=_dt.timedelta(seconds=max(3 * host.interval_seconds, 3600)))
         row = HostCertificate(serial=format(cert.serial_number, "x"), tenant_name=tenant, host_id=host.id,
                               not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,

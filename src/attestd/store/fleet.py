@@ -30,8 +30,16 @@ _HOSTS = Host.__table__
 _GET_HOST = select(_HOSTS).where(_HOSTS.c.id == bindparam("id"))
 _UPDATE_HOST = update(_HOSTS).where(_HOSTS.c.id == bindparam("b_host_id"))
 _INSERT_CERTIFICATE = insert(HostCertificate.__table__)
-_SECRETS = (select(HostSecret.__table__.c.name, HostSecret.__table__.c.value_sealed)
-            .where(HostSecret.__table__.c.host_id == bindparam("host_id")).order_by(HostSecret.__table__.c.name))
+_SECRET_TABLE = HostSecret.__table__
+#: the host and its secrets, one row a secret (or one row with NULL secret columns): one query for
+#: what every host attestation reads
+_HOST_AND_SECRETS = (select(_HOSTS, _SECRET_TABLE.c.name.label("secret_name"),
+                            _SECRET_TABLE.c.value_sealed.label("secret_sealed"))
+                     .select_from(_HOSTS.outerjoin(_SECRET_TABLE, _SECRET_TABLE.c.host_id == _HOSTS.c.id))
+                     .where(_HOSTS.c.id == bindparam("id")).order_by(_SECRET_TABLE.c.name))
+_HOST_COLUMNS = tuple(c.key for c in _HOSTS.columns)
+_SECRETS = (select(_SECRET_TABLE.c.name, _SECRET_TABLE.c.value_sealed)
+            .where(_SECRET_TABLE.c.host_id == bindparam("host_id")).order_by(_SECRET_TABLE.c.name))
 
 STATES = ("enrolling", "trusted", "stale", "quarantined", "remediating", "retired")
 #: a replica that took a webhook delivery has this long to record its outcome (one pass sends up
@@ -79,15 +87,18 @@ class FleetStore:
         """The host and its secrets (opened), read on one connection: what every host attestation
         reads."""
         with self.store.connection() as conn:
-            row = conn.execute(_GET_HOST, {"id": host_id}).first()
-            if row is None or row.tenant_name != tenant:
-                raise NotFound("host.not_found", f"no host {host_id!r} in tenant {tenant!r}", field="hostId")
-            rows = conn.execute(_SECRETS, {"host_id": host_id}).all() if secrets else []
-        return Host(**row._mapping), self._open_secrets(host_id, rows)
+            rows = conn.execute(_HOST_AND_SECRETS if secrets else _GET_HOST, {"id": host_id}).all()
+        if not rows or rows[0].tenant_name != tenant:
+            raise NotFound("host.not_found", f"no host {host_id!r} in tenant {tenant!r}", field="hostId")
+        mapping = rows[0]._mapping
+        host = Host(**{k: mapping[k] for k in _HOST_COLUMNS})
+        if not secrets or rows[0].secret_name is None:
+            return host, []
+        return host, self._open_secrets(host_id, [(r.secret_name, r.secret_sealed) for r in rows])
 
-    def _open_secrets(self, host_id: str, rows: Sequence[Any]) -> list[tuple[str, bytes]]:
-        return [(r.name, self.store.sealer.open(r.value_sealed, context=f"host:{host_id}:secret:{r.name}"))
-                for r in rows]
+    def _open_secrets(self, host_id: str, rows: Sequence[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+        return [(name, self.store.sealer.open(sealed, context=f"host:{host_id}:secret:{name}"))
+                for name, sealed in rows]
 
     def attested_writes(self, host_id: str, *, now: datetime, certificate: HostCertificate | None = None,
                         **values: Any) -> Callable[[Any], None]:
@@ -265,7 +276,7 @@ class FleetStore:
     def secrets(self, host_id: str) -> list[tuple[str, bytes]]:
         with self.store.connection() as conn:
             rows = conn.execute(_SECRETS, {"host_id": host_id}).all()
-        return self._open_secrets(host_id, rows)
+        return self._open_secrets(host_id, [(r.name, r.value_sealed) for r in rows])
 
     # -- webhooks --------------------------------------------------------------------------------
     def add_webhook(self, tenant: str, url: str, secret: bytes, events: list[str], *, now: datetime) -> Webhook:

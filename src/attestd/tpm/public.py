@@ -26,6 +26,7 @@ a :class:`Public`, or a ``cryptography`` public key.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Union
@@ -554,6 +555,14 @@ def load_signing_key(ak: Any) -> SigningKey:
     if not isinstance(ak, (bytes, bytearray, memoryview)):
         raise EvidenceError("tpm.key_type", f"unsupported AK type {type(ak).__name__}", field="ak")
     data = bytes(ak)
+    return _signing_key_of(data) if len(data) <= 4096 else _signing_key_of.__wrapped__(data)
+
+
+#: a host sends the same AK (and identity key) at every attestation: the key of the same bytes is
+#: the same immutable object (building a ``cryptography`` key validates the point or modulus, which
+#: costs more than the parse); a parse error is raised again each time, never kept
+@functools.lru_cache(maxsize=4096)
+def _signing_key_of(data: bytes) -> SigningKey:
     stripped = data.lstrip()
     if stripped.startswith(b"-----BEGIN"):
         try:
