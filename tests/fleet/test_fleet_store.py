@@ -77,3 +77,33 @@ def test_a_failed_transaction_leaves_the_host_as_it_was(fleet):
     with f.store.read_session() as s:
         assert s.scalars(select(HostCertificate.serial)).all() == []
         assert s.get(Host, host_id).state == "enrolling"
+
+
+def test_a_new_attestation_is_stored_with_every_column(fleet):
+    """What the attestation routes build (NewAttestation, no ORM instrumentation) has exactly the
+    columns of Attestation, and is read back as one."""
+    from dataclasses import fields
+
+    from attestd.store import NewAttestation
+
+    f, host_id = fleet
+    assert sorted(x.name for x in fields(NewAttestation)) == sorted(c.key for c in Attestation.__table__.columns)
+    record = NewAttestation(id="00000000-0000-4000-8000-000000000099", tenant_name="t", created_at=T0,
+                            attestation_type="Tpm", evidence={"nonce": "n"}, outcome="permit", claims={"a": [1]},
+                            issued_claims={"b": True}, trace=[{"rule": 1}], policy_hash="h", nonce_id="99",
+                            token_jti="j", host_id=host_id, explanation="ok")
+    f.store.record_attestation(record, consume_nonce=("99", T0 + timedelta(minutes=5)))
+    stored = f.store.get_attestation(record.id, "t")
+    assert {c.key: getattr(stored, c.key) for c in Attestation.__table__.columns} == {
+        x.name: getattr(record, x.name) for x in fields(NewAttestation)}
+
+
+def test_single_statement_reads_open_no_sqlite_transaction(fleet):
+    """Store.connection() reads in autocommit on SQLite: no BEGIN, so nothing to roll back."""
+    f, host_id = fleet
+    with f.store.connection() as conn:
+        conn.execute(select(Attestation.id)).all()
+        assert not conn.connection.dbapi_connection.in_transaction
+    with f.store.engine.connect() as conn:  # any other connection still opens one
+        conn.execute(select(Attestation.id)).all()
+        assert conn.connection.dbapi_connection.in_transaction

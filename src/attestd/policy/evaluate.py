@@ -683,6 +683,10 @@ class Policy:
         ``type==`` whose condition does not ask for ``issuer=="AttestationPolicy"`` or
         ``"CustomClaim"`` and that the policy does not add itself (unless a condition insists on
         ``issuer=="AttestationService"``). This is what a claims engine must produce for it."""
+        return self._incoming_claim_types
+
+    @functools.cached_property
+    def _incoming_claim_types(self) -> frozenset[str]:
         read: set[str] = set()
         explicit: set[str] = set()
         produced: set[str] = set()

@@ -43,7 +43,7 @@ from attestd.service.tenants import (
     canonical_type,
     fingerprint,
 )
-from attestd.store import Attestation, Conflict, PolicyChanged, PolicyVersion, Sealer, Store
+from attestd.store import Attestation, Conflict, NewAttestation, PolicyChanged, PolicyVersion, Sealer, Store
 from attestd.tokens import TokenIssueError, issue_token, jwks, openid_configuration, policy_signer_jwk
 
 __all__ = ["ServiceState", "bootstrap", "create_app", "open_state"]
@@ -346,7 +346,7 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
     def _attest_tpm(request: Request, t: str, evidence: TpmEvidence, *, ak_enrolled: bool = False,
                     baseline: dict | None = None, host_id: str | None = None, ima_state: Any = None,
                     results: list | None = None, fresh_policy: bool = False,
-                    on_permit: Callable[[Attestation, Any], tuple[Callable[[Any], None], dict[str, Any]]] | None = None,
+                    on_permit: Callable[[NewAttestation, Any], tuple[Callable[[Any], None], dict[str, Any]]] | None = None,
                     ) -> JSONResponse:
         """Attest ``evidence`` and record it. ``on_permit(record, result)``, called for a permit
         before anything is stored, returns more writes for the record's transaction and more
@@ -375,7 +375,7 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
         except AttestdError as exc:
             _count("error", exc.code)
             raise
-        record = Attestation(id=str(uuid.UUID(bytes=st.randbytes(16), version=4)), tenant_name=t, created_at=now,
+        record = NewAttestation(id=str(uuid.UUID(bytes=st.randbytes(16), version=4)), tenant_name=t, created_at=now,
                              attestation_type="Tpm", evidence=evidence.model_dump(exclude_none=True), draft=draft,
                              policy_version_id=policy_row.id if policy_row else None, policy_hash=p_hash,
                              nonce_id=nonce.nonce_id, host_id=host_id)
@@ -556,7 +556,23 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
     register_tee_routes(app, st, admin=admin)
 
     app.state.fleet = register_fleet_routes(app, st, admin=admin, attest=_attest_tpm)
+    _match_first(app, HOT_ROUTES)
     return app
+
+
+#: what every host calls each interval: matched before the other routes (a router tries its
+#: routes in order, one regular expression each; no other route matches these paths)
+HOT_ROUTES = (("POST", "/tenants/{t}/challenge"), ("POST", "/tenants/{t}/hosts/{h}/attest"),
+              ("POST", "/tenants/{t}/attest/Tpm"))
+
+
+def _match_first(app: FastAPI, hot: tuple[tuple[str, str], ...]) -> None:
+    routes = app.router.routes
+    first = [r for key in hot for r in routes
+             if (key[0] in (getattr(r, "methods", None) or ())) and getattr(r, "path", None) == key[1]]
+    if len(first) != len(hot):
+        raise RuntimeError("a hot route is missing")
+    routes[:] = first + [r for r in routes if r not in first]
 
 
 def _policy_body(request: Request, body: bytes) -> bytes:

@@ -51,7 +51,7 @@ from attestd.service.config import ConfigError, Settings
 from attestd.service.evidence import RuntimeData, _b64_nonempty, decode_b64
 from attestd.service.nonces import CheckedNonce, check_nonce
 from attestd.service.problems import ApiError
-from attestd.store.models import Attestation
+from attestd.store.models import Attestation, NewAttestation
 from attestd.tee.dcap.claims_common import b64url
 from attestd.tee.dcap.collateral import CollateralStore
 from attestd.tee.evidence import TrustAnchors, VerifiedTee, verify_tee_evidence
@@ -447,7 +447,7 @@ def register_tee_routes(app: FastAPI, st: Any, *, admin: Callable[[Request, str]
         except AttestdError as exc:
             count(label, "error", exc.code)
             raise
-        record = Attestation(id=str(uuid.UUID(bytes=st.randbytes(16), version=4)), tenant_name=t, created_at=now,
+        record = NewAttestation(id=str(uuid.UUID(bytes=st.randbytes(16), version=4)), tenant_name=t, created_at=now,
                              attestation_type=route, evidence=body.model_dump(exclude_none=True), draft=draft,
                              policy_version_id=policy_row.id if policy_row else None, policy_hash=p_hash,
                              nonce_id=nonce.nonce_id if nonce else None)

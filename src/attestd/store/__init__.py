@@ -14,6 +14,7 @@ from attestd.store.models import (
     AuditEvent,
     Base,
     ConsumedNonce,
+    NewAttestation,
     PolicySigner,
     PolicyVersion,
     Tenant,
@@ -22,7 +23,7 @@ from attestd.store.repo import Conflict, NotFound, PolicyChanged, Store, StoreEr
 from attestd.store.sealing import Sealer, SealError
 
 __all__ = [
-    "ApiToken", "Attestation", "AuditEvent", "Base", "Conflict", "ConsumedNonce", "NotFound",
+    "ApiToken", "Attestation", "AuditEvent", "Base", "Conflict", "ConsumedNonce", "NewAttestation", "NotFound",
     "PolicyChanged", "PolicySigner", "PolicyVersion", "SealError", "Sealer", "Store", "StoreError", "Tenant",
     "hash_token", "make_engine", "migrate", "new_token", "normalize_url", "schema_is_current",
 ]

@@ -33,6 +33,9 @@ __all__ = ["SqliteWriter", "checkpoint", "make_engine", "migrate", "normalize_ur
 MIGRATIONS = Path(__file__).with_name("migrations")
 #: ``Connection.info`` key: this connection's next transaction writes (SQLite: BEGIN IMMEDIATE)
 WRITE = "attestd_write"
+#: ``Connection.info`` key: this connection runs single-statement reads only (SQLite: no BEGIN; in
+#: autocommit each statement reads one consistent snapshot)
+READ_ONLY = "attestd_read_only"
 
 
 def normalize_url(url: str) -> str:
@@ -158,7 +161,10 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             # a transaction that will write takes the write lock up front (BEGIN IMMEDIATE): a
             # deferred one that reads first and then writes gets SQLITE_BUSY at once, with no wait,
             # when another connection writes meanwhile
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get(WRITE) else "BEGIN")
+            if conn.info.get(WRITE):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            elif not conn.info.get(READ_ONLY):
+                conn.exec_driver_sql("BEGIN")
 
         return engine
     # PostgreSQL (psycopg 3). Each process keeps up to pool_size + max_overflow connections (30):

@@ -9,7 +9,9 @@ and an administrative audit trail. The schema is created and upgraded by Alembic
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -136,6 +138,31 @@ class Attestation(Base):
     token_jti: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     #: the enrolled host whose AK made the quote (fleet attestations; ``aikValidated`` came from it)
     host_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+
+
+@dataclass(slots=True, eq=False)
+class NewAttestation:
+    """An attestation about to be stored (:meth:`attestd.store.Store.record_attestation`): the
+    columns of :class:`Attestation` as a plain object. One is built for every attestation, and the
+    ORM's attribute instrumentation cost more than the rest of the record's bookkeeping."""
+
+    id: str
+    tenant_name: str
+    created_at: datetime
+    attestation_type: str
+    evidence: dict[str, Any]
+    outcome: str | None = None
+    error_code: str | None = None
+    explanation: str | None = None
+    claims: dict[str, Any] | None = None
+    issued_claims: dict[str, Any] | None = None
+    trace: list[Any] | None = None
+    policy_version_id: int | None = None
+    policy_hash: str | None = None
+    draft: bool = False
+    nonce_id: str | None = None
+    token_jti: str | None = None
+    host_id: str | None = None
 
 
 class AuditEvent(Base):

@@ -21,12 +21,13 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from attestd.errors import AttestdError
-from attestd.store.db import WRITE, SqliteWriter, checkpoint, make_engine, migrate, sqlite_path
+from attestd.store.db import READ_ONLY, WRITE, SqliteWriter, checkpoint, make_engine, migrate, sqlite_path
 from attestd.store.models import (
     ApiToken,
     Attestation,
     AuditEvent,
     ConsumedNonce,
+    NewAttestation,
     PolicySigner,
     PolicyVersion,
     Tenant,
@@ -138,9 +139,14 @@ class Store:
 
     @contextmanager
     def connection(self) -> Iterator[Any]:
-        """A Core connection for reads (the hot paths that skip the ORM)."""
+        """A Core connection for single-statement reads (the hot paths that skip the ORM). On
+        SQLite no transaction is opened: each statement reads one consistent snapshot by itself."""
         with _data_errors(), self.engine.connect() as conn:
-            yield conn
+            conn.info[READ_ONLY] = True
+            try:
+                yield conn
+            finally:
+                conn.info.pop(READ_ONLY, None)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -326,7 +332,7 @@ class Store:
             return bool(n)
 
     # -- attestations and nonces -------------------------------------------------------------------
-    def record_attestation(self, record: Attestation, *, consume_nonce: tuple[str, datetime] | None,
+    def record_attestation(self, record: Attestation | NewAttestation, *, consume_nonce: tuple[str, datetime] | None,
                            policy_version: int | None = None, also: Callable[[Any], None] | None = None) -> None:
         """Store ``record``; with ``consume_nonce=(nonce_id, expires_at)`` first consume the nonce in
         the same transaction. A nonce used before raises ``nonce.replayed`` and nothing is stored.
@@ -362,7 +368,7 @@ class Store:
                 conn.info.pop(WRITE, None)
 
     @staticmethod
-    def _insert_attestation(conn, record: Attestation, values: dict, consume_nonce) -> None:
+    def _insert_attestation(conn, record: Attestation | NewAttestation, values: dict, consume_nonce) -> None:
         if consume_nonce is not None:
             nonce_id, expires = consume_nonce
             try:

@@ -239,6 +239,8 @@ class Public:
     auth_policy: bytes
     parameters: Parameters
     unique: bytes | ECCPoint
+    #: the Name, computed once (the object is immutable)
+    _name: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     # -- encoding ------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
@@ -259,8 +261,11 @@ class Public:
     @property
     def name(self) -> bytes:
         """The object's Name: ``nameAlg || H_nameAlg(TPMT_PUBLIC)`` (Part 1, 16)."""
-        alg = self.name_hash
-        return u16(self.name_alg) + alg.digest(self.to_bytes())
+        name = self._name
+        if name is None:
+            name = u16(self.name_alg) + self.name_hash.digest(self.to_bytes())
+            object.__setattr__(self, "_name", name)
+        return name
 
     @property
     def attributes(self) -> TPMA_OBJECT:
