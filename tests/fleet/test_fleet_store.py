@@ -107,3 +107,21 @@ def test_single_statement_reads_open_no_sqlite_transaction(fleet):
     with f.store.engine.connect() as conn:  # any other connection still opens one
         conn.execute(select(Attestation.id)).all()
         assert conn.connection.dbapi_connection.in_transaction
+
+
+def test_a_nonce_is_consumed_once_and_a_refused_record_writes_nothing(fleet):
+    """The record's writes run on the DBAPI cursor (attestd.store.db.Prepared): the database's
+    refusal is still the store's Conflict, and the transaction is rolled back whole."""
+    from attestd.store import Conflict
+
+    f, host_id = fleet
+    expires = T0 + timedelta(minutes=5)
+    f.store.record_attestation(_record(host_id, 1), consume_nonce=("same", expires))
+    with pytest.raises(Conflict) as exc:
+        f.store.record_attestation(_record(host_id, 2), consume_nonce=("same", expires),
+                                   also=f.attested_writes(host_id, now=T0, certificate=_cert(host_id, "c2", T0),
+                                                          last_attested_at=T0))
+    assert exc.value.code == "nonce.replayed"
+    assert f.store.get_attestation(_record(host_id, 2).id, "t") is None
+    host = f.get_host("t", host_id)
+    assert host.cert_serial is None and host.last_attested_at is None

@@ -13,6 +13,7 @@ import json
 import os
 import threading
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -27,8 +28,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, make_url
 
-__all__ = ["SqliteWriter", "checkpoint", "make_engine", "migrate", "normalize_url", "schema_is_current",
-           "sqlite_path"]
+__all__ = ["Prepared", "SqliteWriter", "checkpoint", "make_engine", "migrate", "normalize_url",
+           "schema_is_current", "sqlite_path"]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 #: ``Connection.info`` key: this connection's next transaction writes (SQLite: BEGIN IMMEDIATE)
@@ -210,3 +211,53 @@ def schema_is_current(engine: Engine) -> bool:
     with engine.connect() as conn:
         current = MigrationContext.configure(conn).get_current_heads()
     return set(current) == set(script.get_heads())
+
+
+class Prepared:
+    """A Core write statement compiled once per dialect and run on the DBAPI cursor.
+
+    The writes of every attestation (its record, its nonce, a host's update and certificate) are
+    small; SQLAlchemy's work for each execution (execution context, parameter processing set-up,
+    result object) cost more than SQLite's. A ``Prepared`` keeps what SQLAlchemy compiled - the SQL
+    text, the parameter order, each parameter's type processing (``dialect.type_descriptor(type)
+    .bind_processor``, as SQLAlchemy applies it) - and runs it on the connection's DBAPI cursor,
+    inside the connection's transaction. Every parameter named in ``keys`` must be given (no
+    column defaults are computed). A DBAPI error is raised as SQLAlchemy's (``IntegrityError``,
+    ``DataError``...), as ``Connection.execute`` would.
+    """
+
+    def __init__(self, statement: Any, keys: Iterable[str]) -> None:
+        self.statement = statement
+        self.keys = tuple(keys)
+        self._compiled: dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
+
+    def _for(self, dialect: Any) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+        hit = self._compiled.get(dialect.name)
+        if hit is None:
+            compiled = self.statement.compile(dialect=dialect, column_keys=list(self.keys))
+            order = tuple(compiled.positiontup) if compiled.positional else None
+            procs = {}
+            for name, bind in compiled.binds.items():
+                proc = dialect.type_descriptor(bind.type).bind_processor(dialect)
+                if proc is not None:
+                    procs[bind.key] = proc
+            hit = self._compiled[dialect.name] = (compiled.string, order, procs)
+        return hit
+
+    def execute(self, conn: Any, params: dict[str, Any]) -> int:
+        """Run with ``params`` on ``conn`` (a SQLAlchemy Connection in a transaction); the rowcount."""
+        from sqlalchemy import exc as sa_exc
+
+        dialect = conn.dialect
+        sql, order, procs = self._for(dialect)
+        values = {k: (procs[k](v) if k in procs else v) for k, v in params.items()}
+        args: Any = tuple(values[k] for k in order) if order is not None else values
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute(sql, args)
+            return cursor.rowcount
+        except dialect.loaded_dbapi.Error as err:
+            raise sa_exc.DBAPIError.instance(sql, args, err, dialect.loaded_dbapi.Error,
+                                             dialect=dialect) from err
+        finally:
+            cursor.close()

@@ -5,7 +5,7 @@ transaction, so replicas on PostgreSQL agree on a host's state."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +22,7 @@ from attestd.store.models import (
     Webhook,
     WebhookDelivery,
 )
+from attestd.store.db import Prepared
 from attestd.store.repo import NotFound, Store
 
 __all__ = ["STATES", "FleetStore"]
@@ -29,7 +30,17 @@ __all__ = ["STATES", "FleetStore"]
 _HOSTS = Host.__table__
 _GET_HOST = select(_HOSTS).where(_HOSTS.c.id == bindparam("id"))
 _UPDATE_HOST = update(_HOSTS).where(_HOSTS.c.id == bindparam("b_host_id"))
-_INSERT_CERTIFICATE = insert(HostCertificate.__table__)
+_INSERT_CERTIFICATE = Prepared(insert(HostCertificate.__table__), [c.key for c in HostCertificate.__table__.columns])
+#: the host's UPDATE for each set of columns an attestation writes
+_UPDATES: dict[tuple[str, ...], Prepared] = {}
+
+
+def _update_host(columns: Iterable[str]) -> Prepared:
+    key = tuple(sorted(columns))
+    prepared = _UPDATES.get(key)
+    if prepared is None:
+        prepared = _UPDATES[key] = Prepared(_UPDATE_HOST, key)
+    return prepared
 _SECRET_TABLE = HostSecret.__table__
 #: the host and its secrets, one row a secret (or one row with NULL secret columns): one query for
 #: what every host attestation reads
@@ -108,16 +119,18 @@ class FleetStore:
         certifies the same TPM-resident key of the same host and expires within its short lifetime;
         revocation (quarantine, retirement) takes every certificate of the host that has not
         expired."""
-        params = {**values, "updated_at": now, "b_host_id": host_id}
+        params = {**values, "updated_at": now}
         cert = None
         if certificate is not None:
             cert = {c.key: getattr(certificate, c.key) for c in HostCertificate.__table__.columns}
             params["cert_serial"] = certificate.serial
+        update_host = _update_host(params)
+        params["b_host_id"] = host_id
 
         def write(conn: Any) -> None:
             if cert is not None:
-                conn.execute(_INSERT_CERTIFICATE, cert)
-            conn.execute(_UPDATE_HOST, params)
+                _INSERT_CERTIFICATE.execute(conn, cert)
+            update_host.execute(conn, params)
 
         return write
 

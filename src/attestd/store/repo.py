@@ -21,7 +21,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from attestd.errors import AttestdError
-from attestd.store.db import READ_ONLY, WRITE, SqliteWriter, checkpoint, make_engine, migrate, sqlite_path
+from attestd.store.db import READ_ONLY, WRITE, Prepared, SqliteWriter, checkpoint, make_engine, migrate, sqlite_path
 from attestd.store.models import (
     ApiToken,
     Attestation,
@@ -105,8 +105,8 @@ _ATTESTATION_COLUMNS = tuple(Attestation.__table__.columns)
 
 # The statements of every attestation, built once with bound parameters: SQLAlchemy compiles each
 # once and caches it (a statement built with literal values costs more to build than to run).
-_INSERT_ATTESTATION = insert(Attestation.__table__)
-_INSERT_NONCE = insert(ConsumedNonce.__table__)
+_INSERT_ATTESTATION = Prepared(insert(Attestation.__table__), [c.key for c in _ATTESTATION_COLUMNS])
+_INSERT_NONCE = Prepared(insert(ConsumedNonce.__table__), [c.key for c in ConsumedNonce.__table__.columns])
 _NONCE_CONSUMED = select(ConsumedNonce.__table__.c.nonce_id).where(
     ConsumedNonce.__table__.c.tenant_name == bindparam("tenant"),
     ConsumedNonce.__table__.c.nonce_id == bindparam("nonce_id"))
@@ -372,12 +372,12 @@ class Store:
         if consume_nonce is not None:
             nonce_id, expires = consume_nonce
             try:
-                conn.execute(_INSERT_NONCE, {"tenant_name": record.tenant_name, "nonce_id": nonce_id,
+                _INSERT_NONCE.execute(conn, {"tenant_name": record.tenant_name, "nonce_id": nonce_id,
                                              "consumed_at": record.created_at, "expires_at": expires})
             except IntegrityError:
                 raise Conflict("nonce.replayed", "this nonce was already used; request a new challenge",
                                field="nonce") from None
-        conn.execute(_INSERT_ATTESTATION, values)
+        _INSERT_ATTESTATION.execute(conn, values)
 
     def nonce_consumed(self, tenant: str, nonce_id: str) -> bool:
         with self.connection() as conn:
