@@ -125,3 +125,28 @@ def test_a_nonce_is_consumed_once_and_a_refused_record_writes_nothing(fleet):
     assert f.store.get_attestation(_record(host_id, 2).id, "t") is None
     host = f.get_host("t", host_id)
     assert host.cert_serial is None and host.last_attested_at is None
+
+
+def test_prepared_statements_store_and_read_what_core_does(fleet):
+    """Prepared runs SQLAlchemy's compiled SQL with SQLAlchemy's type processing: the bytes in the
+    database are the same as Connection.execute's (datetimes, JSON, booleans), and so is a read."""
+    from sqlalchemy import insert, text
+
+    from attestd.store.db import Prepared
+
+    f, host_id = fleet
+    table = Attestation.__table__
+    values = {"tenant_name": "t", "created_at": T0, "attestation_type": "Tpm", "outcome": "permit",
+              "error_code": None, "explanation": "é\u2603", "evidence": {"a": [1, "x"], "b": None},
+              "claims": {"secureBootEnabled": True}, "issued_claims": None, "trace": [{"r": 1}],
+              "policy_version_id": None, "policy_hash": "h", "draft": True, "nonce_id": "n", "token_jti": None,
+              "host_id": host_id}
+    with f.store.engine.begin() as conn:
+        conn.execute(insert(table), {**values, "id": "core"})
+        Prepared(insert(table), [c.key for c in table.columns]).execute(conn, {**values, "id": "prepared"})
+    with f.store.engine.connect() as conn:
+        raw = {r[0]: r[1:] for r in conn.exec_driver_sql(
+            "SELECT id, " + ", ".join(c.key for c in table.columns if c.key != "id") + " FROM attestations")}
+        assert raw["core"] == raw["prepared"]
+        query = select(table).where(table.c.id == "prepared")
+        assert Prepared(query).rows(conn, {"id_1": "prepared"}) == [tuple(conn.execute(query).one())]

@@ -214,50 +214,66 @@ def schema_is_current(engine: Engine) -> bool:
 
 
 class Prepared:
-    """A Core write statement compiled once per dialect and run on the DBAPI cursor.
+    """A Core statement compiled once per dialect and run on the DBAPI cursor.
 
-    The writes of every attestation (its record, its nonce, a host's update and certificate) are
-    small; SQLAlchemy's work for each execution (execution context, parameter processing set-up,
-    result object) cost more than SQLite's. A ``Prepared`` keeps what SQLAlchemy compiled - the SQL
-    text, the parameter order, each parameter's type processing (``dialect.type_descriptor(type)
-    .bind_processor``, as SQLAlchemy applies it) - and runs it on the connection's DBAPI cursor,
-    inside the connection's transaction. Every parameter named in ``keys`` must be given (no
-    column defaults are computed). A DBAPI error is raised as SQLAlchemy's (``IntegrityError``,
-    ``DataError``...), as ``Connection.execute`` would.
+    Every attestation reads its host and writes its record, its nonce, and a host's update and
+    certificate: small statements, for which SQLAlchemy's work at each execution (execution
+    context, parameter processing set-up, result object) cost more than SQLite's. A ``Prepared``
+    keeps what SQLAlchemy compiled - the SQL text, the parameter order, each parameter's and each
+    result column's type processing (``type.dialect_impl(dialect)``, as SQLAlchemy applies it) -
+    and runs it on the connection's DBAPI cursor, inside the connection's transaction. Every
+    parameter of ``keys`` (an INSERT's or UPDATE's columns) must be given: no column defaults are
+    computed. A DBAPI error is raised as SQLAlchemy's (``IntegrityError``, ``DataError``...), as
+    ``Connection.execute`` would.
     """
 
-    def __init__(self, statement: Any, keys: Iterable[str]) -> None:
+    def __init__(self, statement: Any, keys: Iterable[str] = ()) -> None:
         self.statement = statement
         self.keys = tuple(keys)
-        self._compiled: dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
+        self._compiled: dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any], list[Any]]] = {}
 
-    def _for(self, dialect: Any) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+    def _for(self, dialect: Any) -> tuple[str, tuple[str, ...] | None, dict[str, Any], list[Any]]:
         hit = self._compiled.get(dialect.name)
         if hit is None:
-            compiled = self.statement.compile(dialect=dialect, column_keys=list(self.keys))
+            compiled = self.statement.compile(dialect=dialect, column_keys=list(self.keys) or None)
             order = tuple(compiled.positiontup) if compiled.positional else None
             procs = {}
-            for name, bind in compiled.binds.items():
-                proc = dialect.type_descriptor(bind.type).bind_processor(dialect)
+            for bind in compiled.binds.values():
+                proc = bind.type.dialect_impl(dialect).bind_processor(dialect)
                 if proc is not None:
                     procs[bind.key] = proc
-            hit = self._compiled[dialect.name] = (compiled.string, order, procs)
+            results = [c.type.dialect_impl(dialect).result_processor(dialect, None)
+                       for c in getattr(self.statement, "selected_columns", ())]
+            hit = self._compiled[dialect.name] = (compiled.string, order, procs, results)
         return hit
 
     def execute(self, conn: Any, params: dict[str, Any]) -> int:
-        """Run with ``params`` on ``conn`` (a SQLAlchemy Connection in a transaction); the rowcount."""
+        """Run with ``params`` on ``conn`` (a SQLAlchemy Connection); the rowcount."""
+        return self._run(conn, params, fetch=False)
+
+    def rows(self, conn: Any, params: dict[str, Any]) -> list[tuple]:
+        """Run a SELECT with ``params`` on ``conn``; its rows, each value as SQLAlchemy returns it."""
+        return self._run(conn, params, fetch=True)
+
+    def _run(self, conn: Any, params: dict[str, Any], *, fetch: bool) -> Any:
         from sqlalchemy import exc as sa_exc
 
         dialect = conn.dialect
-        sql, order, procs = self._for(dialect)
+        sql, order, procs, results = self._for(dialect)
         values = {k: (procs[k](v) if k in procs else v) for k, v in params.items()}
         args: Any = tuple(values[k] for k in order) if order is not None else values
         cursor = conn.connection.dbapi_connection.cursor()
         try:
             cursor.execute(sql, args)
-            return cursor.rowcount
+            if not fetch:
+                return cursor.rowcount
+            rows = cursor.fetchall()
         except dialect.loaded_dbapi.Error as err:
             raise sa_exc.DBAPIError.instance(sql, args, err, dialect.loaded_dbapi.Error,
                                              dialect=dialect) from err
         finally:
             cursor.close()
+        if any(results):
+            rows = [tuple(v if proc is None or v is None else proc(v) for proc, v in zip(results, row, strict=True))
+                    for row in rows]
+        return rows

@@ -28,7 +28,6 @@ from attestd.store.repo import NotFound, Store
 __all__ = ["STATES", "FleetStore"]
 
 _HOSTS = Host.__table__
-_GET_HOST = select(_HOSTS).where(_HOSTS.c.id == bindparam("id"))
 _UPDATE_HOST = update(_HOSTS).where(_HOSTS.c.id == bindparam("b_host_id"))
 _INSERT_CERTIFICATE = Prepared(insert(HostCertificate.__table__), [c.key for c in HostCertificate.__table__.columns])
 #: the host's UPDATE for each set of columns an attestation writes
@@ -44,11 +43,12 @@ def _update_host(columns: Iterable[str]) -> Prepared:
 _SECRET_TABLE = HostSecret.__table__
 #: the host and its secrets, one row a secret (or one row with NULL secret columns): one query for
 #: what every host attestation reads
-_HOST_AND_SECRETS = (select(_HOSTS, _SECRET_TABLE.c.name.label("secret_name"),
-                            _SECRET_TABLE.c.value_sealed.label("secret_sealed"))
-                     .select_from(_HOSTS.outerjoin(_SECRET_TABLE, _SECRET_TABLE.c.host_id == _HOSTS.c.id))
-                     .where(_HOSTS.c.id == bindparam("id")).order_by(_SECRET_TABLE.c.name))
+_HOST_AND_SECRETS = Prepared(
+    select(_HOSTS, _SECRET_TABLE.c.name.label("secret_name"), _SECRET_TABLE.c.value_sealed.label("secret_sealed"))
+    .select_from(_HOSTS.outerjoin(_SECRET_TABLE, _SECRET_TABLE.c.host_id == _HOSTS.c.id))
+    .where(_HOSTS.c.id == bindparam("id")).order_by(_SECRET_TABLE.c.name))
 _HOST_COLUMNS = tuple(c.key for c in _HOSTS.columns)
+_TENANT = _HOST_COLUMNS.index("tenant_name")
 _SECRETS = (select(_SECRET_TABLE.c.name, _SECRET_TABLE.c.value_sealed)
             .where(_SECRET_TABLE.c.host_id == bindparam("host_id")).order_by(_SECRET_TABLE.c.name))
 
@@ -98,14 +98,14 @@ class FleetStore:
         """The host and its secrets (opened), read on one connection: what every host attestation
         reads."""
         with self.store.connection() as conn:
-            rows = conn.execute(_HOST_AND_SECRETS if secrets else _GET_HOST, {"id": host_id}).all()
-        if not rows or rows[0].tenant_name != tenant:
+            rows = _HOST_AND_SECRETS.rows(conn, {"id": host_id})
+        n = len(_HOST_COLUMNS)
+        if not rows or rows[0][_TENANT] != tenant:
             raise NotFound("host.not_found", f"no host {host_id!r} in tenant {tenant!r}", field="hostId")
-        mapping = rows[0]._mapping
-        host = Host(**{k: mapping[k] for k in _HOST_COLUMNS})
-        if not secrets or rows[0].secret_name is None:
+        host = Host(**dict(zip(_HOST_COLUMNS, rows[0][:n], strict=True)))
+        if not secrets or rows[0][n] is None:
             return host, []
-        return host, self._open_secrets(host_id, [(r.secret_name, r.secret_sealed) for r in rows])
+        return host, self._open_secrets(host_id, [(r[n], r[n + 1]) for r in rows])
 
     def _open_secrets(self, host_id: str, rows: Sequence[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
         return [(name, self.store.sealer.open(sealed, context=f"host:{host_id}:secret:{name}"))
