@@ -300,6 +300,24 @@ def print_profile(result: tuple[float, float, dict[str, int]], n: int, stages: l
     print(f"| HTTP, JSON parsing, request validation, routing, response (the event loop) | {rest / total:.0%} |")
 
 
+class Steal:
+    """The share of this VM's CPU time the hypervisor gave to others (``steal`` in /proc/stat)
+    between construction and :meth:`share`: a benchmark on a shared host is only as fast as what
+    it was given, so every result reports it."""
+
+    def __init__(self) -> None:
+        self.start = self._read()
+
+    @staticmethod
+    def _read() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return fields[7] if len(fields) > 7 else 0, sum(fields)
+
+    def share(self) -> float:
+        steal, total = self._read()
+        return (steal - self.start[0]) / max(total - self.start[1], 1)
+
+
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
