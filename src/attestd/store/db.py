@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import sqlite3
 import threading
 from pathlib import Path
 from collections.abc import Iterable
@@ -27,6 +28,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import exc as sa_exc
 
 __all__ = ["Prepared", "SqliteWriter", "checkpoint", "make_engine", "migrate", "normalize_url",
            "schema_is_current", "sqlite_path"]
@@ -162,10 +164,13 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             # a transaction that will write takes the write lock up front (BEGIN IMMEDIATE): a
             # deferred one that reads first and then writes gets SQLITE_BUSY at once, with no wait,
             # when another connection writes meanwhile
-            if conn.info.get(WRITE):
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            elif not conn.info.get(READ_ONLY):
-                conn.exec_driver_sql("BEGIN")
+            # (on the DBAPI connection: SQLAlchemy's execution machinery cost more than the BEGIN)
+            sql = "BEGIN IMMEDIATE" if conn.info.get(WRITE) else None if conn.info.get(READ_ONLY) else "BEGIN"
+            if sql is not None:
+                try:
+                    conn.connection.dbapi_connection.execute(sql)
+                except sqlite3.Error as err:
+                    raise sa_exc.DBAPIError.instance(sql, (), err, sqlite3.Error, dialect=conn.dialect) from err
 
         return engine
     # PostgreSQL (psycopg 3). Each process keeps up to pool_size + max_overflow connections (30):
@@ -256,8 +261,6 @@ class Prepared:
         return self._run(conn, params, fetch=True)
 
     def _run(self, conn: Any, params: dict[str, Any], *, fetch: bool) -> Any:
-        from sqlalchemy import exc as sa_exc
-
         dialect = conn.dialect
         sql, order, procs, results = self._for(dialect)
         values = {k: (procs[k](v) if k in procs else v) for k, v in params.items()}

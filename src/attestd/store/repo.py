@@ -113,6 +113,7 @@ _NONCE_CONSUMED = select(ConsumedNonce.__table__.c.nonce_id).where(
 _POLICY_VERSION = select(func.max(PolicyVersion.__table__.c.version)).where(
     PolicyVersion.__table__.c.tenant_name == bindparam("tenant"),
     PolicyVersion.__table__.c.attestation_type == bindparam("type"))
+_POLICY_VERSION_PREPARED = Prepared(_POLICY_VERSION)
 
 
 class Store:
@@ -357,8 +358,8 @@ class Store:
                 with conn.begin():
                     self._insert_attestation(conn, record, values, consume_nonce)
                     if policy_version is not None:
-                        current = conn.execute(_POLICY_VERSION, {"tenant": record.tenant_name,
-                                                                 "type": record.attestation_type}).scalar()
+                        current = _POLICY_VERSION_PREPARED.rows(conn, {"tenant": record.tenant_name,
+                                                                       "type": record.attestation_type})[0][0]
                         if (current or 0) != policy_version:
                             raise PolicyChanged("policy.changed", f"the {record.attestation_type} policy changed "
                                                 f"(version {policy_version} -> {current}) during the attestation")
