@@ -154,6 +154,24 @@ def prepare(server: Server, quoter: Quoter, n: int) -> list[dict]:
     return docs
 
 
+async def _post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, path: str,
+                body: bytes) -> int:
+    """One HTTP/1.1 POST on an open connection; the response's status (its body is read, not kept)."""
+    writer.write(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                 f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    status_line = await reader.readline()
+    length = 0
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b""):
+            break
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    await reader.readexactly(length)
+    return int(status_line.split()[1])
+
+
 async def send_all(url: str, items: list[tuple[str, bytes]], concurrency: int, *,
                    challenge: str | None = None) -> tuple[float, list[float], dict[int, int]]:
     """POST every ``(path, JSON body)`` once from ``concurrency`` keep-alive connections: a minimal
@@ -168,29 +186,13 @@ async def send_all(url: str, items: list[tuple[str, bytes]], concurrency: int, *
 
     async def connection() -> None:
         reader, writer = await asyncio.open_connection(address, int(port))
-
-        async def post(path: str, body: bytes) -> int:
-            writer.write(f"POST {path} HTTP/1.1\r\nHost: {address}:{port}\r\nContent-Type: application/json\r\n"
-                         f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
-            status_line = await reader.readline()
-            length = 0
-            while True:
-                line = await reader.readline()
-                if line in (b"\r\n", b""):
-                    break
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            await reader.readexactly(length)
-            return int(status_line.split()[1])
-
         try:
             while pending:
                 path, body = pending.pop()
                 t = time.perf_counter()
-                if challenge is not None and await post(challenge, b"") != 200:
+                if challenge is not None and await _post(reader, writer, f"{address}:{port}", challenge, b"") != 200:
                     raise RuntimeError(f"POST {challenge} failed")
-                status = await post(path, body)
+                status = await _post(reader, writer, f"{address}:{port}", path, body)
                 latencies.append(time.perf_counter() - t)
                 statuses[status] = statuses.get(status, 0) + 1
         finally:
@@ -198,6 +200,44 @@ async def send_all(url: str, items: list[tuple[str, bytes]], concurrency: int, *
 
     start = time.perf_counter()
     await asyncio.gather(*(connection() for _ in range(concurrency)))
+    return time.perf_counter() - start, latencies, statuses
+
+
+async def send_at_rate(url: str, items: list[tuple[str, bytes]], rate: float, *, challenge: str,
+                       seed: int = 1) -> tuple[float, list[float], dict[int, int]]:
+    """Open loop, as a fleet behaves: host cycles start at random (Poisson) times, ``rate`` a second
+    on average, whatever the server's state; each opens its own connection, asks for a challenge,
+    attests, and closes (an agent does not keep a connection for five minutes). A latency runs
+    from the cycle's scheduled start, so time spent waiting behind a slow server counts. Returns
+    (seconds, latencies, responses by status of the attestations)."""
+    import random
+
+    address, port = url.removeprefix("http://").split(":")
+    rng = random.Random(seed)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+
+    async def cycle(due: float, path: str, body: bytes) -> None:
+        reader, writer = await asyncio.open_connection(address, int(port))
+        try:
+            if await _post(reader, writer, f"{address}:{port}", challenge, b"") != 200:
+                raise RuntimeError(f"POST {challenge} failed")
+            status = await _post(reader, writer, f"{address}:{port}", path, body)
+        finally:
+            writer.close()
+        latencies.append(time.perf_counter() - due)
+        statuses[status] = statuses.get(status, 0) + 1
+
+    start = time.perf_counter()
+    due = start
+    tasks = []
+    for path, body in items:
+        due += rng.expovariate(rate)
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(cycle(due, path, body)))
+    await asyncio.gather(*tasks)
     return time.perf_counter() - start, latencies, statuses
 
 
