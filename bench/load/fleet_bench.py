@@ -8,7 +8,8 @@ the real protocol (EK, AK, ActivateCredential); every attestation is what the ag
 over a fresh single-use nonce, the 15 KB event log, and an identity key certified by the AK over the
 nonce - so the server verifies, evaluates the default policy (linux-secure-boot with aikValidated
 from enrollment), updates the host, and issues a new identity certificate each time. Evidence is
-made before the timed phase (round-robin over the hosts; a quote needs its nonce first), then sent
+made before the timed phase (round-robin over the hosts; a quote needs its nonce first); 100 cycles
+warm the server up (on new connections, so every worker gets some), then the measured ones are sent
 from ``--concurrency`` keep-alive connections, each attestation after a challenge request of its
 own, as the agent asks for a nonce each interval: the server does a host's whole cycle, and a
 latency is the pair's.
@@ -98,6 +99,17 @@ FLEET_STAGES = STAGES[:-1] + [
 ]
 
 
+#: host cycles sent before the measured ones, on new connections so that every worker gets some:
+#: a server's first requests pay for loading keys, compiling the policy and SQL, and filling caches
+WARM = 100
+
+
+def warm(server: Server, items: list[tuple[str, dict]]) -> None:
+    _elapsed, _lat, statuses = asyncio.run(arrive_hosts(server.url, items, 50))
+    if set(statuses) != {200}:
+        raise RuntimeError(f"warm-up answered {statuses}")
+
+
 def make_fleet(server: Server, n_hosts: int, n: int) -> tuple[list[SimHost], list[tuple[str, dict]]]:
     """Enroll ``n_hosts`` simulated hosts and make ``n`` attestations' evidence, round-robin."""
     import tempfile
@@ -139,7 +151,9 @@ def main() -> None:
         server = Server(1, None)
         hosts: list[SimHost] = []
         try:
-            hosts, items = make_fleet(server, args.hosts, args.requests)
+            hosts, items = make_fleet(server, args.hosts, args.requests + WARM)
+            warm(server, items[:WARM])
+            items = items[WARM:]
             result = sample_server(server, lambda: asyncio.run(blast_hosts(server.url, items, args.concurrency)),
                                    keep=args.profile_out)
         finally:
@@ -152,7 +166,9 @@ def main() -> None:
     server = Server(args.workers, None)
     hosts = []
     try:
-        hosts, items = make_fleet(server, args.hosts, args.requests)
+        hosts, items = make_fleet(server, args.hosts, args.requests + WARM)
+        warm(server, items[:WARM])
+        items = items[WARM:]
         steal = Steal()
         if args.rate:
             elapsed, lat, statuses = asyncio.run(arrive_hosts(server.url, items, args.rate))
