@@ -101,3 +101,30 @@ def test_nonce_single_use_is_a_database_constraint(tmp_path):
     assert a.prune_nonces(now + timedelta(minutes=6)) == 1
     with pytest.raises(Conflict):
         a.create_tenant("t", "token", ks, now=now, actor="test", policies=[])
+
+
+def test_serve_warms_up_before_it_is_ready(tmp_path, caplog):
+    """attestd serve (warm=True) loads the default tenant's key set, compiles its TPM policy and
+    builds the policy parser before /readyz says ready; a warm-up that cannot find its tenant
+    logs and still builds the parser."""
+    from fastapi.testclient import TestClient
+
+    from attestd.policy.parser import _lark
+    from attestd.service import create_app
+    from attestd.service.app import open_state, warm_up
+
+    _lark.cache_clear()
+    app = create_app(load_settings(env={}, data_dir=tmp_path / "a"), announce=lambda m: None)
+    with TestClient(app) as c:
+        assert c.get("/readyz").status_code == 200
+        assert _lark.cache_info().currsize == 0  # not warmed: tests and tools build apps freely
+    warmed = create_app(load_settings(env={}, data_dir=tmp_path / "b"), announce=lambda m: None, warm=True)
+    with TestClient(warmed) as c:
+        assert c.get("/readyz").status_code == 200
+        assert _lark.cache_info().currsize == 1
+        assert "default" in warmed.state.fleet.st.tenants._keysets
+    st = open_state(load_settings(env={}, data_dir=tmp_path / "c", default_tenant="absent"))
+    st.store.migrate()
+    warm_up(st)  # no tenant "absent" (never bootstrapped): logged, not raised
+    assert "warm-up incomplete" in caplog.text
+    st.store.close()

@@ -62,7 +62,7 @@ def serve(
         if settings.workers > 1:
             _serve_workers(settings, config, overrides)
             return
-        app = create_app(settings)
+        app = create_app(settings, warm=True)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
         return
@@ -124,7 +124,7 @@ def worker_app():
 
     settings = _settings(os.environ.get(_CONFIG_ENV) or None)
     configure_logging(settings.log_level, settings.log_json)
-    return create_app(settings)
+    return create_app(settings, warm=True)
 
 
 audit_app = typer.Typer(help="Attestation records: list, show, re-verify.", no_args_is_help=True)
