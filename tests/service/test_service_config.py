@@ -109,15 +109,21 @@ def test_serve_warms_up_before_it_is_ready(tmp_path, caplog):
     logs and still builds the parser."""
     from fastapi.testclient import TestClient
 
+    from attestd.policy import compile_policy
     from attestd.policy.parser import _lark
     from attestd.service import create_app
     from attestd.service.app import open_state, warm_up
 
-    _lark.cache_clear()
+    def fresh_process() -> None:  # what a new worker starts with: nothing parsed or compiled
+        _lark.cache_clear()
+        compile_policy.cache_clear()
+
+    fresh_process()
     app = create_app(load_settings(env={}, data_dir=tmp_path / "a"), announce=lambda m: None)
     with TestClient(app) as c:
         assert c.get("/readyz").status_code == 200
         assert _lark.cache_info().currsize == 0  # not warmed: tests and tools build apps freely
+    fresh_process()
     warmed = create_app(load_settings(env={}, data_dir=tmp_path / "b"), announce=lambda m: None, warm=True)
     with TestClient(warmed) as c:
         assert c.get("/readyz").status_code == 200
