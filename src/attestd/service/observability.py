@@ -24,6 +24,7 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -90,6 +91,8 @@ class RequestContextMiddleware:
         self.app = app
         self.metrics = metrics
         self.max_body = max_body_bytes
+        #: (method, route, status) -> the request counter's and the latency histogram's children
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -148,11 +151,18 @@ class RequestContextMiddleware:
         route = scope.get("route")
         template = getattr(route, "path", None) or "unmatched"
         method = scope.get("method", "")
-        self.metrics.requests.labels(method, template, str(status)).inc()
-        self.metrics.latency.labels(method, template).observe(elapsed)
-        log.info("request", extra={"method": method, "path": scope.get("path"), "route": template,
-                                   "status": status, "duration_ms": round(elapsed * 1000, 2),
-                                   "request_id": request_id_var.get()})
+        series = self._series.get((method, template, status))
+        if series is None:
+            series = (self.metrics.requests.labels(method, template, str(status)),
+                      self.metrics.latency.labels(method, template))
+            if len(self._series) < 1024:  # routes x methods x statuses: a few hundred in use
+                self._series[(method, template, status)] = series
+        series[0].inc()
+        series[1].observe(elapsed)
+        if log.isEnabledFor(logging.INFO):
+            log.info("request", extra={"method": method, "path": scope.get("path"), "route": template,
+                                       "status": status, "duration_ms": round(elapsed * 1000, 2),
+                                       "request_id": request_id_var.get()})
 
 
 class _BodyTooLarge(Exception):
