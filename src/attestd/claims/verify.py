@@ -35,12 +35,12 @@ from typing import Any, Iterable, Literal, Mapping, Sequence
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization as _ser
 
+from attestd.claims.logcache import LogCache, log_key
 from attestd.errors import EvidenceError, VerificationError
 from attestd.eventlog import EventLog, ReplayReport
 from attestd.eventlog import parse as parse_eventlog
 from attestd.ima import ImaLog, ReplayState
 from attestd.ima import parse as parse_ima
-from attestd.claims.logcache import LogCache, log_key
 from attestd.tpm import QuoteResult, SigningKey, load_signing_key, verify_quote
 from attestd.tpm.pcr import normalize_pcr_values
 
@@ -268,7 +268,7 @@ def verify_tpm_evidence(
     )
     quoted = _merge_quoted(results)
     proof = _verify_log(eventlog, quoted, log_cache)
-    log, report, verified = (proof.log, proof.report, proof.verified) if proof else (None, None, frozenset())
+    log, report, verified = _parts(proof)
     ima, covered, ima_after = _verify_ima(ima_log, quoted, ima_state)
     validated, how = False, None
     if ak_enrolled:
@@ -307,6 +307,11 @@ def _verify_log(eventlog: bytes | EventLog | None, pcrs: Mapping[str, Mapping[in
     return proof
 
 
+def _parts(proof: VerifiedLog | None) -> tuple[EventLog | None, ReplayReport | None, frozenset[int]]:
+    """(log, replay, verified PCRs) of a log's verification; nothing for evidence without a log."""
+    return (proof.log, proof.report, proof.verified) if proof is not None else (None, None, frozenset())
+
+
 def _check_data_was_measured(log: EventLog, report: ReplayReport, verified: frozenset[int]) -> None:
     """Claims read event *data*; the quote proves only the *digests*. For event types whose digest
     the PFP defines as the hash of the data (UEFI variables, separators, actions, GRUB strings...)
@@ -341,11 +346,12 @@ def verify_eventlog(
     ``provenance`` is ``"pcrs"``: no quote proved these values, and tokens are never issued on it."""
     values = normalize_pcr_values(pcrs)
     proof = _verify_log(eventlog, values)
+    log, report, verified = _parts(proof)
     ima, covered, _ = _verify_ima(ima_log, values)
     return VerifiedTpmEvidence(
-        provenance="pcrs", pcrs=values, eventlog=proof.log if proof else None, replay=proof.report if proof else None,
-        verified_pcrs=proof.verified if proof else frozenset(), ima=ima, ima_verified=covered,
-        warnings=tuple(str(w) for w in proof.report.warnings) if proof else (), log_proof=proof, _seal=_SEAL)
+        provenance="pcrs", pcrs=values, eventlog=log, replay=report, verified_pcrs=verified, ima=ima,
+        ima_verified=covered, warnings=tuple(str(w) for w in report.warnings) if report else (), log_proof=proof,
+        _seal=_SEAL)
 
 
 def inspect_eventlog(eventlog: bytes | EventLog, *, ima_log: bytes | ImaLog | None = None) -> VerifiedTpmEvidence:

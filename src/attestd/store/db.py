@@ -8,13 +8,13 @@ mapped to psycopg 3).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
-import sqlite3
 import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -167,10 +167,8 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             # (on the DBAPI connection: SQLAlchemy's execution machinery cost more than the BEGIN)
             sql = "BEGIN IMMEDIATE" if conn.info.get(WRITE) else None if conn.info.get(READ_ONLY) else "BEGIN"
             if sql is not None:
-                try:
+                with _dbapi_errors(conn.dialect, sql, ()):
                     conn.connection.dbapi_connection.execute(sql)
-                except sqlite3.Error as err:
-                    raise sa_exc.DBAPIError.instance(sql, (), err, sqlite3.Error, dialect=conn.dialect) from err
 
         return engine
     # PostgreSQL (psycopg 3). Each process keeps up to pool_size + max_overflow connections (30):
@@ -216,6 +214,16 @@ def schema_is_current(engine: Engine) -> bool:
     with engine.connect() as conn:
         current = MigrationContext.configure(conn).get_current_heads()
     return set(current) == set(script.get_heads())
+
+
+@contextlib.contextmanager
+def _dbapi_errors(dialect: Any, sql: str, args: Any) -> Iterator[None]:
+    """A DBAPI error raised as SQLAlchemy's (``IntegrityError``, ``DataError``...), as
+    ``Connection.execute`` raises it, for SQL run on the DBAPI connection directly."""
+    try:
+        yield
+    except dialect.loaded_dbapi.Error as err:
+        raise sa_exc.DBAPIError.instance(sql, args, err, dialect.loaded_dbapi.Error, dialect=dialect) from err
 
 
 class Prepared:
@@ -267,13 +275,11 @@ class Prepared:
         args: Any = tuple(values[k] for k in order) if order is not None else values
         cursor = conn.connection.dbapi_connection.cursor()
         try:
-            cursor.execute(sql, args)
-            if not fetch:
-                return cursor.rowcount
-            rows = cursor.fetchall()
-        except dialect.loaded_dbapi.Error as err:
-            raise sa_exc.DBAPIError.instance(sql, args, err, dialect.loaded_dbapi.Error,
-                                             dialect=dialect) from err
+            with _dbapi_errors(dialect, sql, args):
+                cursor.execute(sql, args)
+                if not fetch:
+                    return cursor.rowcount
+                rows = cursor.fetchall()
         finally:
             cursor.close()
         if any(results):

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from attestd.store.db import Prepared
 from attestd.store.models import (
     Host,
     HostCertificate,
@@ -22,7 +23,6 @@ from attestd.store.models import (
     Webhook,
     WebhookDelivery,
 )
-from attestd.store.db import Prepared
 from attestd.store.repo import NotFound, Store
 
 __all__ = ["STATES", "FleetStore"]
@@ -241,10 +241,6 @@ class FleetStore:
         return inc
 
     # -- certificates ----------------------------------------------------------------------------
-    def add_certificate(self, cert: HostCertificate) -> None:
-        with self.store.session() as s:
-            s.add(cert)
-
     def add_certificate(self, cert: HostCertificate, *, now: datetime, **host_values: Any) -> None:
         """Store ``cert`` and update the host, in one transaction (see :meth:`attested_writes` on
         the previous certificate)."""

@@ -21,7 +21,16 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from attestd.errors import AttestdError
-from attestd.store.db import READ_ONLY, WRITE, Prepared, SqliteWriter, checkpoint, make_engine, migrate, sqlite_path
+from attestd.store.db import (
+    READ_ONLY,
+    WRITE,
+    Prepared,
+    SqliteWriter,
+    checkpoint,
+    make_engine,
+    migrate,
+    sqlite_path,
+)
 from attestd.store.models import (
     ApiToken,
     Attestation,
@@ -110,10 +119,9 @@ _INSERT_NONCE = Prepared(insert(ConsumedNonce.__table__), [c.key for c in Consum
 _NONCE_CONSUMED = select(ConsumedNonce.__table__.c.nonce_id).where(
     ConsumedNonce.__table__.c.tenant_name == bindparam("tenant"),
     ConsumedNonce.__table__.c.nonce_id == bindparam("nonce_id"))
-_POLICY_VERSION = select(func.max(PolicyVersion.__table__.c.version)).where(
+_POLICY_VERSION = Prepared(select(func.max(PolicyVersion.__table__.c.version)).where(
     PolicyVersion.__table__.c.tenant_name == bindparam("tenant"),
-    PolicyVersion.__table__.c.attestation_type == bindparam("type"))
-_POLICY_VERSION_PREPARED = Prepared(_POLICY_VERSION)
+    PolicyVersion.__table__.c.attestation_type == bindparam("type")))
 
 
 class Store:
@@ -255,7 +263,7 @@ class Store:
     def current_policy_version(self, tenant: str, attestation_type: str) -> int | None:
         """The number of the tenant's current policy of that type (one indexed lookup)."""
         with self.connection() as conn:
-            return conn.execute(_POLICY_VERSION, {"tenant": tenant, "type": attestation_type}).scalar()
+            return _POLICY_VERSION.rows(conn, {"tenant": tenant, "type": attestation_type})[0][0]
 
     def current_policy(self, tenant: str, attestation_type: str) -> PolicyVersion | None:
         with self.session() as s:
@@ -358,8 +366,8 @@ class Store:
                 with conn.begin():
                     self._insert_attestation(conn, record, values, consume_nonce)
                     if policy_version is not None:
-                        current = _POLICY_VERSION_PREPARED.rows(conn, {"tenant": record.tenant_name,
-                                                                       "type": record.attestation_type})[0][0]
+                        current = _POLICY_VERSION.rows(conn, {"tenant": record.tenant_name,
+                                                              "type": record.attestation_type})[0][0]
                         if (current or 0) != policy_version:
                             raise PolicyChanged("policy.changed", f"the {record.attestation_type} policy changed "
                                                 f"(version {policy_version} -> {current}) during the attestation")
