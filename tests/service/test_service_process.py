@@ -103,6 +103,59 @@ def test_served_process_end_to_end(server):
     assert any(doc.get("msg") == "shut down" for doc in lines)
 
 
+def test_served_with_two_workers(tmp_path):
+    """``--workers 2``: one supervisor, two worker processes on one port, each with its own app
+    (lifespan, warm-up) and all of them gone after SIGTERM, each having shut down gracefully."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ATTESTD_")}
+    env["ATTESTD_LOG_LEVEL"] = "INFO"
+    proc = subprocess.Popen([*_command(), "--port", str(port), "--data-dir", str(tmp_path), "--workers", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.1)
+        creds = credentials(tmp_path)
+        for _ in range(20):  # a new connection each, as hosts arrive
+            r = httpx.post(base + "/tenants/default/challenge")
+            assert r.status_code == 200 and r.json()["nonce"]
+            assert httpx.get(base + "/tenants/default/policies/Tpm", headers=bearer(creds["adminToken"])).status_code == 200
+        children = _children(proc.pid)
+        assert len(children) == 2
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(60)
+    assert code in (0, -signal.SIGTERM)
+    assert not any(os.path.exists(f"/proc/{pid}") and _state(pid) != "Z" for pid in children)
+    lines = [json.loads(line) for line in proc.stderr.read().decode().splitlines() if line.startswith("{")]
+    assert {doc["pid"] for doc in lines if doc.get("msg") == "shut down"} == set(children)
+    assert {doc["pid"] for doc in lines if doc.get("logger") == "attestd.access"} <= set(children)
+    assert not [doc for doc in lines if doc.get("level") in ("error", "critical")]
+
+
+def _children(pid: int) -> list[int]:
+    """The worker processes (multiprocessing's resource tracker is a child too)."""
+    from pathlib import Path
+
+    pids = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return [p for p in pids if b"resource_tracker" not in Path(f"/proc/{p}/cmdline").read_bytes()]
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return "Z"
+
+
 def _can_attest() -> bool:
     from attestd.testing.swtpm import swtpm_available
 

@@ -60,6 +60,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
+            "pid": record.process,  # which worker process (`attestd serve --workers N`)
         }
         rid = request_id_var.get()
         if rid:
