@@ -34,6 +34,7 @@ from attestd.service.auth import Principal, require_operator, require_tenant_adm
 from attestd.service.config import Settings
 from attestd.service.dispatch import run_attestation
 from attestd.service.evidence import TpmEvidence
+from attestd.service.hotpath import lean
 from attestd.service.nonces import check_nonce, issue_nonce
 from attestd.service.observability import Metrics, RequestContextMiddleware
 from attestd.service.problems import ApiError, install_handlers
@@ -587,11 +588,15 @@ HOT_ROUTES = (("POST", "/tenants/{t}/challenge"), ("POST", "/tenants/{t}/hosts/{
 
 
 def _match_first(app: FastAPI, hot: tuple[tuple[str, str], ...]) -> None:
+    """Put the ``hot`` routes first and give them the direct handler (:mod:`.hotpath`)."""
     routes = app.router.routes
     first = [r for key in hot for r in routes
              if (key[0] in (getattr(r, "methods", None) or ())) and getattr(r, "path", None) == key[1]]
     if len(first) != len(hot):
         raise RuntimeError("a hot route is missing")
+    for route in first:
+        if not lean(route):
+            raise RuntimeError(f"{route.path}: not a shape the direct handler takes")
     routes[:] = first + [r for r in routes if r not in first]
 
 
