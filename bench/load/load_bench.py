@@ -217,7 +217,9 @@ async def send_at_rate(url: str, items: list[tuple[str, bytes]], rate: float, *,
     on average, whatever the server's state; each opens its own connection, asks for a challenge,
     attests, and closes (an agent does not keep a connection for five minutes). A latency runs
     from the cycle's scheduled start, so time spent waiting behind a slow server counts. Returns
-    (seconds, latencies, responses by status of the attestations)."""
+    (seconds from the first to the last scheduled start - so that count / seconds is the arrival
+    rate the run offered, the one a fleet of rate x interval hosts makes -, latencies, responses by
+    status of the attestations)."""
     import random
 
     address, port = url.removeprefix("http://").split(":")
@@ -246,7 +248,7 @@ async def send_at_rate(url: str, items: list[tuple[str, bytes]], rate: float, *,
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(cycle(due, path, body)))
     await asyncio.gather(*tasks)
-    return time.perf_counter() - start, latencies, statuses
+    return due - start, latencies, statuses
 
 
 async def blast(url: str, docs: list[dict], concurrency: int) -> tuple[float, list[float], dict[int, int]]:
