@@ -33,26 +33,31 @@ def _command() -> list[str]:
     return [sys.executable, "-m", "attestd.cli.serve", "serve"]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    data = tmp_path_factory.mktemp("served")
+def _start(data, *args: str, timeout: float = 60) -> tuple[subprocess.Popen, str]:
+    """`attestd serve` on a free port with ``data`` as its data directory, once /readyz answers."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ATTESTD_")}
     env["ATTESTD_LOG_LEVEL"] = "INFO"
-    proc = subprocess.Popen([*_command(), "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data)],
+    proc = subprocess.Popen([*_command(), "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + timeout
     while True:
         try:
             if httpx.get(base + "/readyz", timeout=1).status_code == 200:
-                break
+                return proc, base
         except httpx.TransportError:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             raise AssertionError("server did not start: " + proc.stderr.read().decode(errors="replace"))
         time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    data = tmp_path_factory.mktemp("served")
+    proc, base = _start(data)
     yield {"proc": proc, "base": base, "data": data}
     if proc.poll() is None:
         proc.kill()
@@ -106,22 +111,8 @@ def test_served_process_end_to_end(server):
 def test_served_with_two_workers(tmp_path):
     """``--workers 2``: one supervisor, two worker processes on one port, each with its own app
     (lifespan, warm-up) and all of them gone after SIGTERM, each having shut down gracefully."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ATTESTD_")}
-    env["ATTESTD_LOG_LEVEL"] = "INFO"
-    proc = subprocess.Popen([*_command(), "--port", str(port), "--data-dir", str(tmp_path), "--workers", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
-    base = f"http://127.0.0.1:{port}"
+    proc, base = _start(tmp_path, "--workers", "2")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.1)
         creds = credentials(tmp_path)
         for _ in range(20):  # a new connection each, as hosts arrive
             r = httpx.post(base + "/tenants/default/challenge")
