@@ -161,7 +161,7 @@ def run(coro):
     try:
         import uvloop
     except ImportError:  # pragma: no cover
-        return run(coro)
+        return asyncio.run(coro)
     return uvloop.run(coro)
 
 
