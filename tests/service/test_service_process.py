@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import jwt
@@ -133,16 +134,13 @@ def test_served_with_two_workers(tmp_path):
 
 def _children(pid: int) -> list[int]:
     """The worker processes (multiprocessing's resource tracker is a child too)."""
-    from pathlib import Path
-
     pids = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     return [p for p in pids if b"resource_tracker" not in Path(f"/proc/{p}/cmdline").read_bytes()]
 
 
 def _state(pid: int) -> str:
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except FileNotFoundError:
         return "Z"
 

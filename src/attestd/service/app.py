@@ -560,7 +560,7 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
     register_tee_routes(app, st, admin=admin)
 
     app.state.fleet = register_fleet_routes(app, st, admin=admin, attest=_attest_tpm)
-    _match_first(app, HOT_ROUTES)
+    _install_hot_routes(app, HOT_ROUTES)
     return app
 
 
@@ -587,7 +587,7 @@ HOT_ROUTES = (("POST", "/tenants/{t}/challenge"), ("POST", "/tenants/{t}/hosts/{
               ("POST", "/tenants/{t}/attest/Tpm"))
 
 
-def _match_first(app: FastAPI, hot: tuple[tuple[str, str], ...]) -> None:
+def _install_hot_routes(app: FastAPI, hot: tuple[tuple[str, str], ...]) -> None:
     """Put the ``hot`` routes first and give them the direct handler (:mod:`.hotpath`)."""
     routes = app.router.routes
     first = [r for key in hot for r in routes
