@@ -4,6 +4,7 @@ certificate of the host that has not expired, expired ones are pruned and never 
 
 from __future__ import annotations
 
+import hashlib
 import os
 from datetime import UTC, datetime, timedelta
 
@@ -81,21 +82,28 @@ def test_a_failed_transaction_leaves_the_host_as_it_was(fleet):
 
 def test_a_new_attestation_is_stored_with_every_column(fleet):
     """What the attestation routes build (NewAttestation, no ORM instrumentation) has exactly the
-    columns of Attestation, and is read back as one."""
+    columns of Attestation but the blob references the store sets, and is read back as one: the
+    event log and the decision stored apart, put back."""
     from dataclasses import fields
 
     from attestd.store import NewAttestation
 
     f, host_id = fleet
-    assert sorted(x.name for x in fields(NewAttestation)) == sorted(c.key for c in Attestation.__table__.columns)
+    refs = {"event_log_sha256", "decision_sha256"}
+    assert sorted(x.name for x in fields(NewAttestation)) == sorted(
+        c.key for c in Attestation.__table__.columns if c.key not in refs)
     record = NewAttestation(id="00000000-0000-4000-8000-000000000099", tenant_name="t", created_at=T0,
-                            attestation_type="Tpm", evidence={"nonce": "n"}, outcome="permit", claims={"a": [1]},
-                            issued_claims={"b": True}, trace=[{"rule": 1}], policy_hash="h", nonce_id="99",
-                            token_jti="j", host_id=host_id, explanation="ok")
+                            attestation_type="Tpm", evidence={"nonce": "n", "eventLog": "AAEC"}, outcome="permit",
+                            claims={"a": [1]}, issued_claims={"b": True}, trace=[{"rule": 1}], policy_hash="h",
+                            nonce_id="99", token_jti="j", host_id=host_id, explanation="ok")
     f.store.record_attestation(record, consume_nonce=("99", T0 + timedelta(minutes=5)))
     stored = f.store.get_attestation(record.id, "t")
-    assert {c.key: getattr(stored, c.key) for c in Attestation.__table__.columns} == {
+    assert {c.key: getattr(stored, c.key) for c in Attestation.__table__.columns if c.key not in refs} == {
         x.name: getattr(record, x.name) for x in fields(NewAttestation)}
+    assert stored.event_log_sha256 == hashlib.sha256(b"AAEC").hexdigest() and stored.decision_sha256
+    with f.store.connection() as conn:  # the row itself holds neither
+        row = conn.execute(select(Attestation.__table__).where(Attestation.id == record.id)).one()
+    assert "eventLog" not in row.evidence and row.claims is row.issued_claims is row.trace is None
 
 
 def test_single_statement_reads_open_no_sqlite_transaction(fleet):
@@ -140,7 +148,7 @@ def test_prepared_statements_store_and_read_what_core_does(fleet):
               "error_code": None, "explanation": "é\u2603", "evidence": {"a": [1, "x"], "b": None},
               "claims": {"secureBootEnabled": True}, "issued_claims": None, "trace": [{"r": 1}],
               "policy_version_id": None, "policy_hash": "h", "draft": True, "nonce_id": "n", "token_jti": None,
-              "host_id": host_id}
+              "host_id": host_id, "event_log_sha256": None, "decision_sha256": None}
     with f.store.engine.begin() as conn:
         conn.execute(insert(table), {**values, "id": "core"})
         Prepared(insert(table), [c.key for c in table.columns]).execute(conn, {**values, "id": "prepared"})

@@ -176,3 +176,71 @@ def test_connections_cut_by_the_server_are_replaced(stores, pg_database):
                             "WHERE application_name = 'attestd' AND pid <> pg_backend_pid()").fetchone()[0]
     assert cut >= 1
     assert a.get_tenant("t") is not None  # pool_pre_ping: no error reaches the caller
+
+
+def _blob_record(i: int, *, at: datetime, log: str) -> Attestation:
+    return Attestation(id=f"00000000-0000-4000-8000-{i:012d}", tenant_name="t", created_at=at, attestation_type="Tpm",
+                       outcome="permit", evidence={"eventLog": log, "nonce": str(i)}, claims={"c": 1},
+                       issued_claims={"i": 2}, trace=[{"rule": 1}], draft=False)
+
+
+def _blobs(store: Store) -> int:
+    with store.connection() as conn:
+        return conn.execute(text("SELECT count(*) FROM attestation_blobs")).scalar()
+
+
+def test_replicas_store_one_blob_and_retention_prunes_it(stores):
+    a, b = stores
+    old = NOW - timedelta(days=40)
+    with ThreadPoolExecutor(8) as pool:  # the same log from both replicas at once: one blob
+        list(pool.map(lambda i: (a, b)[i % 2].record_attestation(_blob_record(i, at=old, log="AAAA" * 500),
+                                                                 consume_nonce=None), range(16)))
+    assert _blobs(a) == 2
+    assert b.get_attestation(_blob_record(3, at=old, log="").id).evidence["eventLog"] == "AAAA" * 500
+    b.record_attestation(_blob_record(99, at=NOW, log="BBBB"), consume_nonce=None)
+    assert a.prune_attestations(NOW - timedelta(days=30), batch=5) == 16
+    assert _blobs(a) == 2 and a.get_attestation(_blob_record(99, at=NOW, log="").id).evidence["eventLog"] == "BBBB"
+
+
+@pytest.mark.parametrize("pause", ["after the blob insert", "after the record insert"])
+def test_retention_at_one_replica_keeps_the_blob_a_record_at_another_is_committing(stores, monkeypatch, pause):
+    """Replica A stores a record whose event log only an expired record used; replica B's retention
+    deletes that expired record meanwhile. Wherever A's transaction is when B's starts - between
+    A's blob insert (which locks the existing blob's row) and its record insert, or after it - B
+    waits on the blob's row lock, then the foreign key check sees A's record: the blob stays, the
+    expired record still goes, and both commit."""
+    from attestd.store import repo
+
+    a, b = stores
+    log = "CCCC" * 500
+    a.record_attestation(_blob_record(1, at=NOW - timedelta(days=40), log=log), consume_nonce=None)
+    holding, release = threading.Event(), threading.Event()
+
+    def wait(*_args):
+        holding.set()
+        assert release.wait(10)
+
+    class Paused:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def execute(self, conn, params):
+            wait()
+            return self.inner.execute(conn, params)
+
+    also = None
+    if pause == "after the blob insert":
+        monkeypatch.setattr(repo, "_INSERT_ATTESTATION", Paused(repo._INSERT_ATTESTATION))
+    else:
+        also = wait
+    with ThreadPoolExecutor(2) as pool:
+        stored = pool.submit(a.record_attestation, _blob_record(2, at=NOW, log=log), consume_nonce=None, also=also)
+        assert holding.wait(10)
+        pruned = pool.submit(b.prune_attestations, NOW - timedelta(days=30))
+        with pytest.raises(TimeoutError):  # B waits for A's transaction
+            pruned.result(timeout=1)
+        release.set()
+        stored.result(timeout=10)
+        assert pruned.result(timeout=10) == 1
+    assert a.get_attestation(_blob_record(1, at=NOW, log="").id) is None
+    assert b.get_attestation(_blob_record(2, at=NOW, log="").id).evidence["eventLog"] == log

@@ -93,17 +93,75 @@ def test_reverify_detects_a_tampered_record(service, booted):
     r = attest(service, booted.evidence(challenge(service)))
     aid = r.headers["x-attestd-attestation-id"]
     from sqlalchemy import update
-
-    from attestd.store import Attestation
-
-    with service.state.store.session() as s:
-        s.execute(update(Attestation).where(Attestation.id == aid).values(issued_claims={"forged": True}))
     from typer.testing import CliRunner
 
     from attestd.cli.serve import app
+    from attestd.store import Attestation
+    from attestd.store.blobs import insert, split
 
-    res = CliRunner().invoke(app, ["audit", "reverify", aid, "--data-dir", str(service.data_dir)])
+    def reverify():
+        return CliRunner().invoke(app, ["audit", "reverify", aid, "--data-dir", str(service.data_dir)])
+
+    assert reverify().exit_code == 0
+    # a forged decision stored as a blob of its own (its digest right) and the record pointed at it
+    record = service.state.store.get_attestation(aid)
+    values = {"created_at": record.created_at, "claims": record.claims, "issued_claims": {"forged": True},
+              "trace": record.trace}
+    forged = split(values)
+    with service.state.store.session() as s:
+        insert(s.connection(), forged)
+        s.execute(update(Attestation).where(Attestation.id == aid).values(decision_sha256=values["decision_sha256"]))
+    res = reverify()
     assert res.exit_code == 1 and json.loads(res.output)["same"] is False
+
+
+def test_a_record_whose_blob_was_altered_is_refused_not_shown(service, booted):
+    set_policy(service, NO_AIK)
+    aid = attest(service, booted.evidence(challenge(service))).headers["x-attestd-attestation-id"]
+    from sqlalchemy import update
+
+    from attestd.store.models import AttestationBlob
+
+    record = service.state.store.get_attestation(aid)
+    assert record.evidence["eventLog"] and record.claims and record.trace
+    with service.state.store.session() as s:
+        s.execute(update(AttestationBlob).where(AttestationBlob.sha256 == record.event_log_sha256)
+                  .values(data=b"AAAA"))
+    r = service.client.get(f"/tenants/default/attestations/{aid}", headers=service.admin)
+    assert r.status_code == 500 and r.json()["code"] == "store.blob_mismatch"
+    assert "altered" in r.json()["detail"] and r.json()["field"] == "event_log_sha256"
+
+
+def test_housekeeping_prunes_records_past_retention(service, booted):
+    """The default retention is 30 days: a record stays readable to day 30 and is gone after the
+    next housekeeping round past it; its blobs go with it."""
+    from sqlalchemy import func, select
+
+    from attestd.store.models import AttestationBlob
+
+    assert service.state.settings.attestation_retention_days == 30
+    set_policy(service, NO_AIK)
+    first = attest(service, booted.evidence(challenge(service))).headers["x-attestd-attestation-id"]
+    service.clock.advance(days=29)
+    second = attest(service, booted.evidence(challenge(service))).headers["x-attestd-attestation-id"]
+
+    def stored(aid):
+        return service.client.get(f"/tenants/default/attestations/{aid}", headers=service.admin).status_code
+
+    def blobs():
+        with service.state.store.connection() as conn:
+            return conn.execute(select(func.count()).select_from(AttestationBlob)).scalar()
+
+    assert blobs() == 2  # the same log and decision twice
+    service.clock.advance(days=1, seconds=-1)
+    service.client.portal.call(service.app.state.housekeep)
+    assert stored(first) == stored(second) == 200
+    service.clock.advance(seconds=2)
+    service.client.portal.call(service.app.state.housekeep)
+    assert (stored(first), stored(second)) == (404, 200) and blobs() == 2
+    service.clock.advance(days=30)
+    service.client.portal.call(service.app.state.housekeep)
+    assert stored(second) == 404 and blobs() == 0
 
 
 def test_denial_names_rule_and_claim_and_consumes_nonce(service, booted):

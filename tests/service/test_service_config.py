@@ -34,6 +34,8 @@ def test_precedence_file_env_flags(tmp_path):
     ("", {"ATTESTD_MASTER_KEY": "c2hvcnQ="}, "config.master_key"),
     ("default_tenant_mode = 'isolated'", {}, "config.invalid_value"),
     ("log_cache_entries = -1", {}, "config.invalid_value"),
+    ("[storage]\nattestation_retention_days = -1", {}, "config.invalid_value"),
+    ("", {"ATTESTD_ATTESTATION_RETENTION_DAYS": "a week"}, "config.invalid_value"),
 ])
 def test_config_errors(tmp_path, text, env, code):
     cfg = tmp_path / "c.toml"

@@ -217,22 +217,33 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
             await run_in_threadpool(warm_up, st, getattr(app.state, "fleet", None))
         app.state.ready = True
 
+        async def housekeep() -> None:
+            """One round: forget expired nonces, records past retention, expired certificates;
+            mark hosts stale."""
+            n = await run_in_threadpool(st.store.prune_nonces, st.clock())
+            if n:
+                log.info("pruned expired nonces", extra={"count": n})
+            if s.attestation_retention_days:
+                cutoff = st.clock() - timedelta(days=s.attestation_retention_days)
+                n = await run_in_threadpool(st.store.prune_attestations, cutoff)
+                if n:
+                    log.info("pruned attestation records", extra={"count": n, "before": cutoff.isoformat()})
+            fleet = getattr(app.state, "fleet", None)
+            if fleet is not None:
+                await run_in_threadpool(fleet.fleet.prune_certificates, st.clock())
+                stale = await run_in_threadpool(fleet.mark_stale)
+                if stale:
+                    log.warning("hosts stale", extra={"hosts": stale})
+
         async def housekeeping():
             while True:
                 await asyncio.sleep(60)
                 try:
-                    n = await run_in_threadpool(st.store.prune_nonces, st.clock())
-                    if n:
-                        log.info("pruned expired nonces", extra={"count": n})
-                    fleet = getattr(app.state, "fleet", None)
-                    if fleet is not None:
-                        await run_in_threadpool(fleet.fleet.prune_certificates, st.clock())
-                        stale = await run_in_threadpool(fleet.mark_stale)
-                        if stale:
-                            log.warning("hosts stale", extra={"hosts": stale})
+                    await housekeep()
                 except Exception:  # keep serving; readyz reports the database
                     log.exception("housekeeping failed")
 
+        app.state.housekeep = housekeep
         task = asyncio.create_task(housekeeping())
         checkpointer = _Checkpointer(st.store)
         try:

@@ -60,6 +60,9 @@ class Settings:
     ek_roots_file: str | None = None
     #: a trusted host whose last attestation is older than interval x this becomes ``stale``
     stale_margin: float = 1.5
+    #: days an attestation record is kept (``attestd audit show|reverify``); records a host or an
+    #: incident refers to are kept while it does. 0 keeps every record.
+    attestation_retention_days: int = 30
     #: TEE trust anchors and collateral (the /attest/SevSnpVm|SgxEnclave|OpenEnclave|TdxVm routes):
     #: AMD ARK/ASK PEM files (several separated by the OS path separator), the Intel SGX Root CA,
     #: and a directory of Intel collateral (TCB info, QE identity, CRLs). Nothing is trusted by default.
@@ -190,6 +193,9 @@ def load_settings(config_file: str | os.PathLike | None = None, *, env: Mapping[
                           field="default_tenant_mode")
     if settings.tee_nonce not in ("required", "optional"):
         raise ConfigError("config.invalid_value", "tee_nonce is required or optional", field="tee_nonce")
+    if settings.attestation_retention_days < 0:
+        raise ConfigError("config.invalid_value", "attestation_retention_days is 0 (keep every record) or more",
+                          field="attestation_retention_days")
     if settings.log_cache_entries < 0:
         raise ConfigError("config.invalid_value", "log_cache_entries is 0 (keep none) or more", field="log_cache_entries")
     return settings

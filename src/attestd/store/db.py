@@ -264,15 +264,31 @@ class Prepared:
         """Run with ``params`` on ``conn`` (a SQLAlchemy Connection); the rowcount."""
         return self._run(conn, params, fetch=False)
 
+    def execute_many(self, conn: Any, params: list[dict[str, Any]]) -> None:
+        """Run once for each of ``params`` (one DBAPI ``executemany``)."""
+        dialect = conn.dialect
+        sql, order, procs, _ = self._for(dialect)
+        args = [self._args(p, order, procs) for p in params]
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            with _dbapi_errors(dialect, sql, args):
+                cursor.executemany(sql, args)
+        finally:
+            cursor.close()
+
     def rows(self, conn: Any, params: dict[str, Any]) -> list[tuple]:
         """Run a SELECT with ``params`` on ``conn``; its rows, each value as SQLAlchemy returns it."""
         return self._run(conn, params, fetch=True)
 
+    @staticmethod
+    def _args(params: dict[str, Any], order: tuple[str, ...] | None, procs: dict[str, Any]) -> Any:
+        values = {k: (procs[k](v) if k in procs else v) for k, v in params.items()}
+        return tuple(values[k] for k in order) if order is not None else values
+
     def _run(self, conn: Any, params: dict[str, Any], *, fetch: bool) -> Any:
         dialect = conn.dialect
         sql, order, procs, results = self._for(dialect)
-        values = {k: (procs[k](v) if k in procs else v) for k, v in params.items()}
-        args: Any = tuple(values[k] for k in order) if order is not None else values
+        args = self._args(params, order, procs)
         cursor = conn.connection.dbapi_connection.cursor()
         try:
             with _dbapi_errors(dialect, sql, args):

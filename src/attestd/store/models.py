@@ -112,11 +112,36 @@ class ConsumedNonce(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
 
 
+class AttestationBlob(Base):
+    """A part of attestation records stored once per content, keyed by its SHA-256.
+
+    A host sends the same event log at every attestation until it boots into something else, and
+    gets the same claims, issued claims and policy trace: kept in each record they were ~30 KB of
+    its ~32 KB, written again every interval. A record refers to them instead
+    (:attr:`Attestation.event_log_sha256`, :attr:`Attestation.decision_sha256`); the
+    foreign keys keep a blob while a record refers to it, and retention
+    (:meth:`attestd.store.Store.prune_attestations`) deletes the blobs its deleted records leave
+    unreferenced. ``data`` is the event log's text as sent (base64), or a decision's JSON text."""
+
+    __tablename__ = "attestation_blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
 class Attestation(Base):
-    """Everything needed to re-run one attestation later (``attestd audit reverify``)."""
+    """Everything needed to re-run one attestation later (``attestd audit reverify``).
+
+    Records written since schema 0004 keep their large parts in :class:`AttestationBlob`: the
+    evidence's ``eventLog`` (``event_log_sha256``; absent from ``evidence``) and the decision -
+    ``claims``, ``issued_claims`` and ``trace`` (``decision_sha256``; the three columns NULL).
+    :meth:`attestd.store.Store.get_attestation` puts them back; older records hold them inline."""
 
     __tablename__ = "attestations"
-    __table_args__ = (Index("ix_attestations_tenant_time", "tenant_name", "created_at"),)
+    __table_args__ = (Index("ix_attestations_tenant_time", "tenant_name", "created_at"),
+                      Index("ix_attestations_event_log", "event_log_sha256"),
+                      Index("ix_attestations_decision", "decision_sha256"))
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant_name: Mapped[str] = mapped_column(ForeignKey("tenants.name", ondelete="CASCADE"))
@@ -138,6 +163,8 @@ class Attestation(Base):
     token_jti: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     #: the enrolled host whose AK made the quote (fleet attestations; ``aikValidated`` came from it)
     host_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    event_log_sha256: Mapped[str | None] = mapped_column(ForeignKey("attestation_blobs.sha256"), nullable=True)
+    decision_sha256: Mapped[str | None] = mapped_column(ForeignKey("attestation_blobs.sha256"), nullable=True)
 
 
 @dataclass(slots=True, eq=False)
@@ -203,7 +230,8 @@ class Host(Base):
 
     __tablename__ = "hosts"
     __table_args__ = (UniqueConstraint("tenant_name", "ek_fingerprint", name="uq_hosts_tenant_ek"),
-                      Index("ix_hosts_tenant_state", "tenant_name", "state"))
+                      Index("ix_hosts_tenant_state", "tenant_name", "state"),
+                      Index("ix_hosts_last_good_attestation", "last_good_attestation_id"))
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant_name: Mapped[str] = mapped_column(ForeignKey("tenants.name", ondelete="CASCADE"))
@@ -249,7 +277,9 @@ class Incident(Base):
     """Why a host was quarantined: the failure in plain words, the evidence, the last good attestation."""
 
     __tablename__ = "incidents"
-    __table_args__ = (Index("ix_incidents_tenant_time", "tenant_name", "opened_at"),)
+    __table_args__ = (Index("ix_incidents_tenant_time", "tenant_name", "opened_at"),
+                      Index("ix_incidents_attestation", "attestation_id"),
+                      Index("ix_incidents_last_good_attestation", "last_good_attestation_id"))
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant_name: Mapped[str] = mapped_column(ForeignKey("tenants.name", ondelete="CASCADE"))

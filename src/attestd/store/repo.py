@@ -16,11 +16,12 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, func, insert, select, text
+from sqlalchemy import Engine, and_, bindparam, delete, exists, func, insert, select, text
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from attestd.errors import AttestdError
+from attestd.store import blobs
 from attestd.store.db import (
     READ_ONLY,
     WRITE,
@@ -34,8 +35,11 @@ from attestd.store.db import (
 from attestd.store.models import (
     ApiToken,
     Attestation,
+    AttestationBlob,
     AuditEvent,
     ConsumedNonce,
+    Host,
+    Incident,
     NewAttestation,
     PolicySigner,
     PolicyVersion,
@@ -111,6 +115,9 @@ def new_token(randbytes=secrets.token_bytes) -> str:
 
 
 _ATTESTATION_COLUMNS = tuple(Attestation.__table__.columns)
+#: what a record to store carries (:class:`NewAttestation`): the columns but the blob references,
+#: which :func:`attestd.store.blobs.split` sets
+_RECORD_FIELDS = tuple(c.key for c in _ATTESTATION_COLUMNS if c.key not in ("event_log_sha256", "decision_sha256"))
 
 # The statements of every attestation, built once with bound parameters: SQLAlchemy compiles each
 # once and caches it (a statement built with literal values costs more to build than to run).
@@ -122,6 +129,31 @@ _NONCE_CONSUMED = select(ConsumedNonce.__table__.c.nonce_id).where(
 _POLICY_VERSION = Prepared(select(func.max(PolicyVersion.__table__.c.version)).where(
     PolicyVersion.__table__.c.tenant_name == bindparam("tenant"),
     PolicyVersion.__table__.c.attestation_type == bindparam("type")))
+
+
+def _unreferenced_attestation() -> Any:
+    a, hosts, incidents = Attestation.__table__, Host.__table__, Incident.__table__
+    return and_(~exists().where(hosts.c.last_good_attestation_id == a.c.id),
+                ~exists().where(incidents.c.attestation_id == a.c.id),
+                ~exists().where(incidents.c.last_good_attestation_id == a.c.id))
+
+
+def _unreferenced_blob() -> Any:
+    a, b = Attestation.__table__, AttestationBlob.__table__
+    return and_(~exists().where(a.c.event_log_sha256 == b.c.sha256), ~exists().where(a.c.decision_sha256 == b.c.sha256))
+
+
+# retention (Store.prune_attestations): a tenant's oldest records first, a range of the (tenant,
+# time) index
+_EXPIRED = (select(Attestation.__table__.c.id, Attestation.__table__.c.event_log_sha256,
+                   Attestation.__table__.c.decision_sha256)
+            .where(Attestation.__table__.c.tenant_name == bindparam("tenant"),
+                   Attestation.__table__.c.created_at < bindparam("cutoff"), _unreferenced_attestation())
+            .order_by(Attestation.__table__.c.created_at).limit(bindparam("n")))
+_DELETE_ATTESTATIONS = delete(Attestation.__table__).where(
+    Attestation.__table__.c.id.in_(bindparam("ids", expanding=True)), _unreferenced_attestation())
+_DELETE_BLOBS = delete(AttestationBlob.__table__).where(
+    AttestationBlob.__table__.c.sha256.in_(bindparam("digests", expanding=True)), _unreferenced_blob())
 
 
 class Store:
@@ -353,7 +385,8 @@ class Store:
 
         Core INSERTs in one transaction (this runs on every attestation; the ORM unit of work cost
         more than the rest of the request's database work together)."""
-        values = {c.key: getattr(record, c.key) for c in _ATTESTATION_COLUMNS}
+        values = {key: getattr(record, key) for key in _RECORD_FIELDS}
+        parts = blobs.split(values)
         if values.get("draft") is None:
             values["draft"] = False
         # the explanation may quote claim values read from evidence (event log strings can hold
@@ -364,7 +397,7 @@ class Store:
             conn.info[WRITE] = True
             try:
                 with conn.begin():
-                    self._insert_attestation(conn, record, values, consume_nonce)
+                    self._insert_attestation(conn, record, values, consume_nonce, parts)
                     if policy_version is not None:
                         current = _POLICY_VERSION.rows(conn, {"tenant": record.tenant_name,
                                                               "type": record.attestation_type})[0][0]
@@ -377,7 +410,8 @@ class Store:
                 conn.info.pop(WRITE, None)
 
     @staticmethod
-    def _insert_attestation(conn, record: Attestation | NewAttestation, values: dict, consume_nonce) -> None:
+    def _insert_attestation(conn, record: Attestation | NewAttestation, values: dict, consume_nonce,
+                            parts: list[dict[str, Any]]) -> None:
         if consume_nonce is not None:
             nonce_id, expires = consume_nonce
             try:
@@ -386,6 +420,7 @@ class Store:
             except IntegrityError:
                 raise Conflict("nonce.replayed", "this nonce was already used; request a new challenge",
                                field="nonce") from None
+        blobs.insert(conn, parts)
         _INSERT_ATTESTATION.execute(conn, values)
 
     def nonce_consumed(self, tenant: str, nonce_id: str) -> bool:
@@ -397,12 +432,50 @@ class Store:
         with self.session() as s:
             return s.execute(delete(ConsumedNonce).where(ConsumedNonce.expires_at < now)).rowcount
 
+    def prune_attestations(self, cutoff: datetime, *, batch: int = 500, limit: int = 50_000) -> int:
+        """Delete attestation records created before ``cutoff`` (retention), except those a host
+        (its last good attestation) or an incident (its attestation, the last good one before it)
+        refers to, and then the blobs only they referred to. Up to ``limit`` records, ``batch`` a
+        transaction: on SQLite each batch holds the write lock a few milliseconds, and attestations
+        go on between batches. The number of records deleted."""
+        total = 0
+        with self.connection() as conn:
+            tenants = list(conn.execute(select(Tenant.__table__.c.name)).scalars())
+        for tenant in tenants:
+            while total < limit:
+                with self.session() as s:
+                    conn = s.connection()
+                    rows = conn.execute(_EXPIRED, {"tenant": tenant, "cutoff": cutoff,
+                                                   "n": min(batch, limit - total)}).all()
+                    if not rows:
+                        break
+                    conn.execute(_DELETE_ATTESTATIONS, {"ids": [r.id for r in rows]})
+                    self._delete_unreferenced_blobs(conn, {d for r in rows for d in r[1:] if d is not None})
+                total += len(rows)
+        return total
+
+    @staticmethod
+    def _delete_unreferenced_blobs(conn: Any, digests: set[str]) -> None:
+        """Delete those of ``digests`` no record refers to. On PostgreSQL a record another replica is
+        committing may have just begun to refer to one (its insert holds the blob's row lock: this
+        delete waits, then fails on the foreign key): such a blob stays, the others go."""
+        if not digests:
+            return
+        try:
+            with conn.begin_nested():
+                conn.execute(_DELETE_BLOBS, {"digests": sorted(digests)})
+        except IntegrityError:
+            for digest in sorted(digests):
+                with contextlib.suppress(IntegrityError), conn.begin_nested():
+                    conn.execute(_DELETE_BLOBS, {"digests": [digest]})
+
     def get_attestation(self, attestation_id: str, tenant: str | None = None) -> Attestation | None:
-        with self.session() as s:
+        """The whole record, its event log and decision put back (:func:`attestd.store.blobs.inflate`)."""
+        with self.read_session() as s:
             row = s.get(Attestation, attestation_id)
             if row is None or (tenant is not None and row.tenant_name != tenant):
                 return None
-            return row
+            return blobs.inflate(row, blobs.fetch(s.connection(), blobs.digests(row)))
 
     def list_attestations(self, tenant: str, *, limit: int = 50, before: datetime | None = None) -> list[Attestation]:
         with self.session() as s:
