@@ -6,6 +6,7 @@ migration keeps the records written before it readable, both ways."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from datetime import UTC, datetime, timedelta
 
@@ -22,6 +23,7 @@ T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 LOG_A, LOG_B = "AAECAwQF" * 100, "BgcICQoL" * 100
 CLAIMS = {"secureBootEnabled": True, "kernelCommandLine": "ro quiet"}
 TRACE = [{"rule": 1, "matched": False}]
+PCRS = [{"algorithm": "sha256", "pcrs": {"7": "00" * 32}}]
 
 
 def _store(url: str) -> tuple[Store, FleetStore, str]:
@@ -45,7 +47,7 @@ def fleet(tmp_path):
 
 def record(store: Store, n: int, *, at: datetime, log: str | None = LOG_A, claims=CLAIMS, tenant: str = "t",
            host_id: str | None = None) -> str:
-    evidence = {"quote": f"q{n}", "nonce": f"n{n}"} | ({"eventLog": log} if log is not None else {})
+    evidence = {"quote": f"q{n}", "nonce": f"n{n}"} | ({"eventLog": log, "pcrs": PCRS} if log is not None else {})
     a = Attestation(id=f"00000000-0000-4000-8000-{n:012d}", tenant_name=tenant, created_at=at, attestation_type="Tpm",
                     outcome="permit" if claims else "error", evidence=evidence, claims=claims,
                     issued_claims={"x-ms-ver": "1.0"} if claims else None, trace=TRACE if claims else None,
@@ -69,9 +71,14 @@ def test_a_repeated_event_log_and_decision_are_stored_once(fleet):
     assert blob_count(f.store) == 4
     for i in (ids[0], ids[-1]):
         a = f.store.get_attestation(i, "t")
-        assert a.evidence == {"quote": a.evidence["quote"], "nonce": a.evidence["nonce"], "eventLog": LOG_A}
+        assert a.evidence == {"quote": a.evidence["quote"], "nonce": a.evidence["nonce"], "eventLog": LOG_A,
+                              "pcrs": PCRS}
         assert (a.claims, a.issued_claims, a.trace) == (CLAIMS, {"x-ms-ver": "1.0"}, TRACE)
-        assert a.event_log_sha256 == hashlib.sha256(LOG_A.encode()).hexdigest()
+        boot = json.dumps({"eventLog": LOG_A, "pcrs": PCRS}, separators=(",", ":")).encode()
+        assert a.boot_sha256 == hashlib.sha256(boot).hexdigest()
+    listed = f.store.list_attestations("t", limit=30, whole=True)
+    assert len(listed) == 23 and {a.evidence.get("eventLog") for a in listed} == {LOG_A, LOG_B, None}
+    assert all("eventLog" not in a.evidence for a in f.store.list_attestations("t", limit=30))  # columns only
     bare = f.store.get_attestation("00000000-0000-4000-8000-000000000022")
     assert bare.evidence == {"quote": "q22", "nonce": "n22"} and bare.claims is None and bare.decision_sha256 is None
     assert f.store.get_attestation(ids[0], "u") is None  # another tenant's record stays hidden
@@ -139,10 +146,8 @@ def test_records_written_before_0004_stay_readable_and_a_downgrade_puts_parts_ba
         command.downgrade(_config(conn), "0003")
         rows = {r.id: r for r in conn.exec_driver_sql("SELECT * FROM attestations")}
     row = rows["00000000-0000-4000-8000-000000000001"]
-    assert "event_log_sha256" not in row._fields
-    import json
-
-    assert json.loads(row.evidence) == expected["evidence"] and json.loads(row.claims) == expected["claims"]
+    assert "boot_sha256" not in row._fields
+    assert json.loads(row.evidence) == expected["evidence"] and "pcrs" in expected["evidence"] and json.loads(row.claims) == expected["claims"]
     assert json.loads(row.trace) == expected["trace"] and json.loads(row.issued_claims) == expected["issued_claims"]
     store.migrate()  # and up again
     assert store.get_attestation("legacy").claims == CLAIMS
@@ -159,7 +164,7 @@ def test_the_sqlite_schema_is_what_the_models_describe(fleet):
     with f.store.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
         fks = {(r[3], r[2], r[4]) for r in conn.exec_driver_sql("PRAGMA foreign_key_list(attestations)")}
-    assert {("event_log_sha256", "attestation_blobs", "sha256"),
+    assert {("boot_sha256", "attestation_blobs", "sha256"),
             ("decision_sha256", "attestation_blobs", "sha256")} <= fks
 
 
@@ -172,3 +177,17 @@ def test_a_blob_a_record_uses_cannot_be_deleted(fleet):
     with pytest.raises(IntegrityError), f.store.session() as s:
         s.execute(delete(AttestationBlob))
     assert blob_count(f.store) == 2
+
+
+def test_a_record_whose_blob_another_process_pruned_stores_it_again(tmp_path, fleet):
+    """A process remembers the blobs it stored and inserts none again; when retention in another
+    process deleted one meanwhile, the record's foreign key fails, and it is stored with its blobs."""
+    f, _ = fleet
+    other = Store(f.store.url, f.store.sealer)  # another worker process on the same database
+    record(f.store, 1, at=T0 - timedelta(days=40))
+    assert other.prune_attestations(T0 - timedelta(days=30)) == 1 and blob_count(f.store) == 0
+    record(f.store, 2, at=T0)  # the same blobs: this store believed them stored
+    assert blob_count(f.store) == 2
+    assert f.store.get_attestation("00000000-0000-4000-8000-000000000002").evidence["eventLog"] == LOG_A
+    record(f.store, 3, at=T0)
+    other.close()

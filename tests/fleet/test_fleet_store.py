@@ -89,7 +89,7 @@ def test_a_new_attestation_is_stored_with_every_column(fleet):
     from attestd.store import NewAttestation
 
     f, host_id = fleet
-    refs = {"event_log_sha256", "decision_sha256"}
+    refs = {"boot_sha256", "decision_sha256"}
     assert sorted(x.name for x in fields(NewAttestation)) == sorted(
         c.key for c in Attestation.__table__.columns if c.key not in refs)
     record = NewAttestation(id="00000000-0000-4000-8000-000000000099", tenant_name="t", created_at=T0,
@@ -100,7 +100,7 @@ def test_a_new_attestation_is_stored_with_every_column(fleet):
     stored = f.store.get_attestation(record.id, "t")
     assert {c.key: getattr(stored, c.key) for c in Attestation.__table__.columns if c.key not in refs} == {
         x.name: getattr(record, x.name) for x in fields(NewAttestation)}
-    assert stored.event_log_sha256 == hashlib.sha256(b"AAEC").hexdigest() and stored.decision_sha256
+    assert stored.boot_sha256 == hashlib.sha256(b'{"eventLog":"AAEC"}').hexdigest() and stored.decision_sha256
     with f.store.connection() as conn:  # the row itself holds neither
         row = conn.execute(select(Attestation.__table__).where(Attestation.id == record.id)).one()
     assert "eventLog" not in row.evidence and row.claims is row.issued_claims is row.trace is None
@@ -148,7 +148,7 @@ def test_prepared_statements_store_and_read_what_core_does(fleet):
               "error_code": None, "explanation": "é\u2603", "evidence": {"a": [1, "x"], "b": None},
               "claims": {"secureBootEnabled": True}, "issued_claims": None, "trace": [{"r": 1}],
               "policy_version_id": None, "policy_hash": "h", "draft": True, "nonce_id": "n", "token_jti": None,
-              "host_id": host_id, "event_log_sha256": None, "decision_sha256": None}
+              "host_id": host_id, "boot_sha256": None, "decision_sha256": None}
     with f.store.engine.begin() as conn:
         conn.execute(insert(table), {**values, "id": "core"})
         Prepared(insert(table), [c.key for c in table.columns]).execute(conn, {**values, "id": "prepared"})

@@ -125,11 +125,11 @@ def test_a_record_whose_blob_was_altered_is_refused_not_shown(service, booted):
     record = service.state.store.get_attestation(aid)
     assert record.evidence["eventLog"] and record.claims and record.trace
     with service.state.store.session() as s:
-        s.execute(update(AttestationBlob).where(AttestationBlob.sha256 == record.event_log_sha256)
+        s.execute(update(AttestationBlob).where(AttestationBlob.sha256 == record.boot_sha256)
                   .values(data=b"AAAA"))
     r = service.client.get(f"/tenants/default/attestations/{aid}", headers=service.admin)
     assert r.status_code == 500 and r.json()["code"] == "store.blob_mismatch"
-    assert "altered" in r.json()["detail"] and r.json()["field"] == "event_log_sha256"
+    assert "altered" in r.json()["detail"] and r.json()["field"] == "boot_sha256"
 
 
 def test_housekeeping_prunes_records_past_retention(service, booted):

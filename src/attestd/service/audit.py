@@ -114,7 +114,7 @@ def evaluate_candidate(state: ServiceState, tenant: str, text: str, *, last: int
     evidence is verified again (at its recorded time, its nonce checked but not consumed) and the
     candidate evaluated; the result lists every attestation whose outcome would change."""
     policy = compile_policy(text)
-    rows = [r for r in state.store.list_attestations(tenant, limit=last) if r.attestation_type == "Tpm"]
+    rows = [r for r in state.store.list_attestations(tenant, limit=last, whole=True) if r.attestation_type == "Tpm"]
     items = []
     counts = {"permit": 0, "deny": 0, "error": 0}
     for record in rows:

@@ -1,15 +1,19 @@
 """The large parts of attestation records, stored once per content (:class:`AttestationBlob`).
 
 :func:`split` takes them out of a record's column values before it is inserted and returns the
-blobs to store; :func:`inflate` puts them back into a record read from the database. Two parts:
+blobs to store; :func:`inflate` puts them back into a record read from the database. Two parts,
+each a JSON object:
 
-* the event log: the evidence's ``eventLog`` text exactly as sent -> ``event_log_sha256``;
-* the decision: ``{"claims", "issuedClaims", "trace"}`` as JSON text -> ``decision_sha256``
-  (the three columns are left NULL).
+* the boot: the evidence's members a boot determines, ``eventLog`` and ``pcrs`` (the PCR values
+  are the log's replay) -> ``boot_sha256``; they leave ``evidence``;
+* the decision: ``{"claims", "issuedClaims", "trace"}`` -> ``decision_sha256``; the three
+  columns are left NULL.
 
-The key is the SHA-256 of the bytes stored, so a blob is never rewritten: an insert of one that is
-already there does nothing (on PostgreSQL it locks the row until commit instead, so retention on
-another replica cannot delete it between this insert and the record's foreign key check; see
+A host sends the same boot at every attestation until it boots into something else, hosts of one
+image send the same one, and they get the same decision. The key is the SHA-256 of the bytes
+stored, so a blob is never rewritten: inserting one that is there does nothing on SQLite; on
+PostgreSQL it locks the existing row until commit, so that retention at another replica cannot
+delete it between this insert and the record's foreign key check (see
 :meth:`attestd.store.Store.prune_attestations`).
 """
 
@@ -29,7 +33,10 @@ from attestd.errors import AttestdError
 from attestd.store.db import Prepared, json_dumps
 from attestd.store.models import Attestation, AttestationBlob
 
-__all__ = ["BlobMismatch", "digests", "fetch", "inflate", "insert", "split"]
+__all__ = ["BOOT_MEMBERS", "BlobMismatch", "Stored", "digests", "fetch", "inflate", "insert", "split"]
+
+#: the evidence members the boot blob holds
+BOOT_MEMBERS = ("eventLog", "pcrs")
 
 
 class BlobMismatch(AttestdError):
@@ -37,6 +44,7 @@ class BlobMismatch(AttestdError):
 
     http_status = 500
     title = "Stored record altered"
+
 
 _BLOBS = AttestationBlob.__table__
 _KEYS = [c.key for c in _BLOBS.columns]
@@ -48,34 +56,56 @@ _INSERT = {
 _SELECT = select(_BLOBS.c.sha256, _BLOBS.c.data).where(_BLOBS.c.sha256.in_(bindparam("digests", expanding=True)))
 
 
-def _blob(data: bytes, created_at: datetime) -> dict[str, Any]:
+def _blob(document: dict[str, Any], created_at: datetime) -> dict[str, Any]:
+    data = json_dumps(document).encode()
     return {"sha256": hashlib.sha256(data).hexdigest(), "data": data, "created_at": created_at}
 
 
 def split(values: dict[str, Any]) -> list[dict[str, Any]]:
-    """Move the event log and the decision out of ``values`` (an attestation's column values, as
+    """Move the boot and the decision out of ``values`` (an attestation's column values, as
     :meth:`~attestd.store.Store.record_attestation` inserts them), setting their digests; the
     blobs to insert with the record."""
     blobs = []
+    values["boot_sha256"] = values["decision_sha256"] = None
     evidence = values.get("evidence")
-    log = evidence.get("eventLog") if isinstance(evidence, dict) else None
-    if isinstance(log, str) and log:
-        blob = _blob(log.encode(), values["created_at"])
-        values["evidence"] = {k: v for k, v in evidence.items() if k != "eventLog"}
-        values["event_log_sha256"] = blob["sha256"]
-        blobs.append(blob)
-    else:
-        values["event_log_sha256"] = None
-    parts = {"claims": values["claims"], "issuedClaims": values["issued_claims"], "trace": values["trace"]}
-    if any(v is not None for v in parts.values()):
-        blob = _blob(json_dumps(parts).encode(), values["created_at"])
+    if isinstance(evidence, dict):
+        boot = {k: evidence[k] for k in BOOT_MEMBERS if evidence.get(k) is not None}
+        if boot:
+            blob = _blob(boot, values["created_at"])
+            values["evidence"] = {k: v for k, v in evidence.items() if k not in boot}
+            values["boot_sha256"] = blob["sha256"]
+            blobs.append(blob)
+    decision = {"claims": values["claims"], "issuedClaims": values["issued_claims"], "trace": values["trace"]}
+    if any(v is not None for v in decision.values()):
+        blob = _blob(decision, values["created_at"])
         values["claims"] = values["issued_claims"] = values["trace"] = None
         values["decision_sha256"] = blob["sha256"]
-        if blob["sha256"] not in (b["sha256"] for b in blobs):
-            blobs.append(blob)
-    else:
-        values["decision_sha256"] = None
+        blobs.append(blob)
     return blobs
+
+
+class Stored:
+    """The digests of blobs this process stored (SQLite), so a record whose blobs are there
+    inserts none: at a fleet's steady state that is every record, and the insert of a blob that
+    exists cost as much as the record's. Another process's retention may delete one meanwhile;
+    then the record's insert fails on its foreign key, and the caller inserts the blobs and the
+    record again (:meth:`attestd.store.Store.record_attestation`). Bounded: the oldest are forgotten."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._digests: dict[str, None] = {}
+
+    def missing(self, blobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [b for b in blobs if b["sha256"] not in self._digests]
+
+    def add(self, blobs: list[dict[str, Any]]) -> None:
+        for b in blobs:
+            self._digests[b["sha256"]] = None
+        while len(self._digests) > self.size:
+            del self._digests[next(iter(self._digests))]
+
+    def clear(self) -> None:
+        self._digests.clear()
 
 
 def insert(conn: Any, blobs: list[dict[str, Any]]) -> None:
@@ -92,25 +122,25 @@ def fetch(conn: Any, digests: Iterable[str]) -> dict[str, bytes]:
     return {d: bytes(data) for d, data in conn.execute(_SELECT, {"digests": digests})}
 
 
-def _data(record: Attestation, blobs: dict[str, bytes], digest: str, column: str) -> bytes:
+def _document(record: Attestation, blobs: dict[str, bytes], digest: str, column: str) -> dict[str, Any]:
     data = blobs.get(digest)
     if data is None or hashlib.sha256(data).hexdigest() != digest:
         raise BlobMismatch("store.blob_mismatch",
                            f"attestation {record.id}: the stored {column} blob {digest} is "
                            f"{'missing' if data is None else 'not the content its digest names (altered)'}",
                            field=column)
-    return data
+    return orjson.loads(data)
 
 
 def inflate(record: Attestation, blobs: dict[str, bytes]) -> Attestation:
     """Put the parts :func:`split` took out back into ``record`` (a detached row), as stored
     before they were split; a record that holds them inline is returned as it is. Each blob's
     content is checked against its digest (:class:`BlobMismatch`: a record altered in storage)."""
-    if record.event_log_sha256 is not None:
-        log = _data(record, blobs, record.event_log_sha256, "event_log_sha256").decode()
-        set_committed_value(record, "evidence", {**record.evidence, "eventLog": log})
+    if record.boot_sha256 is not None:
+        boot = _document(record, blobs, record.boot_sha256, "boot_sha256")
+        set_committed_value(record, "evidence", {**record.evidence, **boot})
     if record.decision_sha256 is not None:
-        decision = orjson.loads(_data(record, blobs, record.decision_sha256, "decision_sha256"))
+        decision = _document(record, blobs, record.decision_sha256, "decision_sha256")
         set_committed_value(record, "claims", decision["claims"])
         set_committed_value(record, "issued_claims", decision["issuedClaims"])
         set_committed_value(record, "trace", decision["trace"])
@@ -119,4 +149,4 @@ def inflate(record: Attestation, blobs: dict[str, bytes]) -> Attestation:
 
 def digests(record: Attestation) -> list[str]:
     """The blobs ``record`` refers to."""
-    return [d for d in (record.event_log_sha256, record.decision_sha256) if d is not None]
+    return [d for d in (record.boot_sha256, record.decision_sha256) if d is not None]

@@ -113,15 +113,15 @@ class ConsumedNonce(Base):
 
 
 class AttestationBlob(Base):
-    """A part of attestation records stored once per content, keyed by its SHA-256.
+    """A part of attestation records stored once per content, keyed by its SHA-256
+    (:mod:`attestd.store.blobs`).
 
-    A host sends the same event log at every attestation until it boots into something else, and
-    gets the same claims, issued claims and policy trace: kept in each record they were ~30 KB of
-    its ~32 KB, written again every interval. A record refers to them instead
-    (:attr:`Attestation.event_log_sha256`, :attr:`Attestation.decision_sha256`); the
-    foreign keys keep a blob while a record refers to it, and retention
-    (:meth:`attestd.store.Store.prune_attestations`) deletes the blobs its deleted records leave
-    unreferenced. ``data`` is the event log's text as sent (base64), or a decision's JSON text."""
+    A host sends the same event log and PCR values at every attestation until it boots into
+    something else, and gets the same claims, issued claims and policy trace: kept in each record
+    they were ~30 KB of its ~32 KB, written again every interval. A record refers to them instead
+    (:attr:`Attestation.boot_sha256`, :attr:`Attestation.decision_sha256`); the foreign keys keep
+    a blob while a record refers to it, and retention (:meth:`attestd.store.Store.prune_attestations`)
+    deletes the blobs its deleted records leave unreferenced. ``data`` is a JSON object's text."""
 
     __tablename__ = "attestation_blobs"
 
@@ -134,13 +134,13 @@ class Attestation(Base):
     """Everything needed to re-run one attestation later (``attestd audit reverify``).
 
     Records written since schema 0004 keep their large parts in :class:`AttestationBlob`: the
-    evidence's ``eventLog`` (``event_log_sha256``; absent from ``evidence``) and the decision -
-    ``claims``, ``issued_claims`` and ``trace`` (``decision_sha256``; the three columns NULL).
-    :meth:`attestd.store.Store.get_attestation` puts them back; older records hold them inline."""
+    evidence's ``eventLog`` and ``pcrs`` (``boot_sha256``; absent from ``evidence``) and the
+    decision - ``claims``, ``issued_claims`` and ``trace`` (``decision_sha256``; the three columns
+    NULL). :meth:`attestd.store.Store.get_attestation` puts them back; older records hold them inline."""
 
     __tablename__ = "attestations"
     __table_args__ = (Index("ix_attestations_tenant_time", "tenant_name", "created_at"),
-                      Index("ix_attestations_event_log", "event_log_sha256"),
+                      Index("ix_attestations_boot", "boot_sha256"),
                       Index("ix_attestations_decision", "decision_sha256"))
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -163,7 +163,7 @@ class Attestation(Base):
     token_jti: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     #: the enrolled host whose AK made the quote (fleet attestations; ``aikValidated`` came from it)
     host_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
-    event_log_sha256: Mapped[str | None] = mapped_column(ForeignKey("attestation_blobs.sha256"), nullable=True)
+    boot_sha256: Mapped[str | None] = mapped_column(ForeignKey("attestation_blobs.sha256"), nullable=True)
     decision_sha256: Mapped[str | None] = mapped_column(ForeignKey("attestation_blobs.sha256"), nullable=True)
 
 

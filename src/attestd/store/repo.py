@@ -117,7 +117,7 @@ def new_token(randbytes=secrets.token_bytes) -> str:
 _ATTESTATION_COLUMNS = tuple(Attestation.__table__.columns)
 #: what a record to store carries (:class:`NewAttestation`): the columns but the blob references,
 #: which :func:`attestd.store.blobs.split` sets
-_RECORD_FIELDS = tuple(c.key for c in _ATTESTATION_COLUMNS if c.key not in ("event_log_sha256", "decision_sha256"))
+_RECORD_FIELDS = tuple(c.key for c in _ATTESTATION_COLUMNS if c.key not in ("boot_sha256", "decision_sha256"))
 
 # The statements of every attestation, built once with bound parameters: SQLAlchemy compiles each
 # once and caches it (a statement built with literal values costs more to build than to run).
@@ -140,12 +140,12 @@ def _unreferenced_attestation() -> Any:
 
 def _unreferenced_blob() -> Any:
     a, b = Attestation.__table__, AttestationBlob.__table__
-    return and_(~exists().where(a.c.event_log_sha256 == b.c.sha256), ~exists().where(a.c.decision_sha256 == b.c.sha256))
+    return and_(~exists().where(a.c.boot_sha256 == b.c.sha256), ~exists().where(a.c.decision_sha256 == b.c.sha256))
 
 
 # retention (Store.prune_attestations): a tenant's oldest records first, a range of the (tenant,
 # time) index
-_EXPIRED = (select(Attestation.__table__.c.id, Attestation.__table__.c.event_log_sha256,
+_EXPIRED = (select(Attestation.__table__.c.id, Attestation.__table__.c.boot_sha256,
                    Attestation.__table__.c.decision_sha256)
             .where(Attestation.__table__.c.tenant_name == bindparam("tenant"),
                    Attestation.__table__.c.created_at < bindparam("cutoff"), _unreferenced_attestation())
@@ -164,6 +164,9 @@ class Store:
         #: SQLite has one writer at a time: threads and processes take turns (:class:`SqliteWriter`)
         self._write_lock = (SqliteWriter(sqlite_path(url)) if self.engine.dialect.name == "sqlite"
                             else contextlib.nullcontext())
+        #: blobs known to be stored (SQLite; on PostgreSQL every record inserts its blobs, which
+        #: locks them against retention at other replicas: see attestd.store.blobs)
+        self._stored_blobs = blobs.Stored() if self.engine.dialect.name == "sqlite" else None
 
     def checkpoint(self) -> None:
         """Move SQLite's WAL into the database (``attestd serve`` calls this in the background, off
@@ -408,9 +411,10 @@ class Store:
                         also(conn)
             finally:
                 conn.info.pop(WRITE, None)
+        if self._stored_blobs is not None:
+            self._stored_blobs.add(parts)
 
-    @staticmethod
-    def _insert_attestation(conn, record: Attestation | NewAttestation, values: dict, consume_nonce,
+    def _insert_attestation(self, conn, record: Attestation | NewAttestation, values: dict, consume_nonce,
                             parts: list[dict[str, Any]]) -> None:
         if consume_nonce is not None:
             nonce_id, expires = consume_nonce
@@ -420,8 +424,19 @@ class Store:
             except IntegrityError:
                 raise Conflict("nonce.replayed", "this nonce was already used; request a new challenge",
                                field="nonce") from None
-        blobs.insert(conn, parts)
-        _INSERT_ATTESTATION.execute(conn, values)
+        known = self._stored_blobs
+        new_parts = parts if known is None else known.missing(parts)
+        blobs.insert(conn, new_parts)
+        try:
+            _INSERT_ATTESTATION.execute(conn, values)
+        except IntegrityError:
+            if len(new_parts) == len(parts):
+                raise
+            # a blob this process stored was deleted since (retention, in another process):
+            # SQLite undid just the failed statement; store the blobs, then the record
+            known.clear()
+            blobs.insert(conn, parts)
+            _INSERT_ATTESTATION.execute(conn, values)
 
     def nonce_consumed(self, tenant: str, nonce_id: str) -> bool:
         with self.connection() as conn:
@@ -451,6 +466,8 @@ class Store:
                         break
                     conn.execute(_DELETE_ATTESTATIONS, {"ids": [r.id for r in rows]})
                     self._delete_unreferenced_blobs(conn, {d for r in rows for d in r[1:] if d is not None})
+                    if self._stored_blobs is not None:
+                        self._stored_blobs.clear()
                 total += len(rows)
         return total
 
@@ -477,12 +494,19 @@ class Store:
                 return None
             return blobs.inflate(row, blobs.fetch(s.connection(), blobs.digests(row)))
 
-    def list_attestations(self, tenant: str, *, limit: int = 50, before: datetime | None = None) -> list[Attestation]:
-        with self.session() as s:
+    def list_attestations(self, tenant: str, *, limit: int = 50, before: datetime | None = None,
+                          whole: bool = False) -> list[Attestation]:
+        """A tenant's records, newest first; ``whole``: their parts put back, as :meth:`get_attestation`
+        returns them (else the records' own columns: no evidence's boot, no decision)."""
+        with self.read_session() as s:
             q = select(Attestation).where(Attestation.tenant_name == tenant)
             if before is not None:
                 q = q.where(Attestation.created_at < before)
-            return list(s.scalars(q.order_by(Attestation.created_at.desc(), Attestation.id).limit(limit)))
+            rows = list(s.scalars(q.order_by(Attestation.created_at.desc(), Attestation.id).limit(limit)))
+            if whole:
+                found = blobs.fetch(s.connection(), [d for r in rows for d in blobs.digests(r)])
+                rows = [blobs.inflate(r, found) for r in rows]
+            return rows
 
     # -- admin audit trail -----------------------------------------------------------------------
     def add_event(self, tenant: str, *, now: datetime, actor: str, action: str, details: dict[str, Any]) -> None:

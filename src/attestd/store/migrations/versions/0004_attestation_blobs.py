@@ -1,8 +1,8 @@
 """attestation records: large parts stored once per content; indexes for retention
 
-An event log, and the claims, issued claims and policy trace of a decision, are the same at every
-attestation of a host until it boots into something else: records refer to them in
-``attestation_blobs`` (keyed by SHA-256) instead of repeating ~30 KB each. Retention deletes old
+A host's event log and PCR values, and the claims, issued claims and policy trace of its decision,
+are the same at every attestation until it boots into something else: records refer to them in
+``attestation_blobs`` (keyed by SHA-256, see attestd.store.blobs) instead of repeating ~30 KB each. Retention deletes old
 records except those hosts and incidents refer to: indexes on those references. Records written
 before keep their parts inline. On SQLite the attestations table is rebuilt (a foreign key cannot
 be added in place), which copies it once.
@@ -29,13 +29,13 @@ def upgrade() -> None:
                     sa.Column('created_at', attestd.store.types.UtcDateTime(timezone=True), nullable=False),
                     sa.PrimaryKeyConstraint('sha256'))
     with op.batch_alter_table('attestations', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('event_log_sha256', sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column('boot_sha256', sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column('decision_sha256', sa.String(length=64), nullable=True))
-        batch_op.create_foreign_key('attestations_event_log_sha256_fkey', 'attestation_blobs',
-                                    ['event_log_sha256'], ['sha256'])
+        batch_op.create_foreign_key('attestations_boot_sha256_fkey', 'attestation_blobs',
+                                    ['boot_sha256'], ['sha256'])
         batch_op.create_foreign_key('attestations_decision_sha256_fkey', 'attestation_blobs',
                                     ['decision_sha256'], ['sha256'])
-        batch_op.create_index('ix_attestations_event_log', ['event_log_sha256'], unique=False)
+        batch_op.create_index('ix_attestations_boot', ['boot_sha256'], unique=False)
         batch_op.create_index('ix_attestations_decision', ['decision_sha256'], unique=False)
     op.create_index('ix_hosts_last_good_attestation', 'hosts', ['last_good_attestation_id'])
     op.create_index('ix_incidents_attestation', 'incidents', ['attestation_id'])
@@ -48,16 +48,16 @@ def downgrade() -> None:
     blobs = sa.table('attestation_blobs', sa.column('sha256', sa.String), sa.column('data', sa.LargeBinary))
     attestations = sa.table('attestations', sa.column('id', sa.String), sa.column('evidence', sa.JSON),
                             sa.column('claims', sa.JSON), sa.column('issued_claims', sa.JSON),
-                            sa.column('trace', sa.JSON), sa.column('event_log_sha256', sa.String),
+                            sa.column('trace', sa.JSON), sa.column('boot_sha256', sa.String),
                             sa.column('decision_sha256', sa.String))
     import json
     data = {row.sha256: bytes(row.data) for row in bind.execute(sa.select(blobs))}
-    rows = bind.execute(sa.select(attestations).where(sa.or_(attestations.c.event_log_sha256.is_not(None),
+    rows = bind.execute(sa.select(attestations).where(sa.or_(attestations.c.boot_sha256.is_not(None),
                                                              attestations.c.decision_sha256.is_not(None)))).all()
     for row in rows:
         values = {}
-        if row.event_log_sha256 is not None:
-            values['evidence'] = {**row.evidence, 'eventLog': data[row.event_log_sha256].decode()}
+        if row.boot_sha256 is not None:
+            values['evidence'] = {**row.evidence, **json.loads(data[row.boot_sha256])}
         if row.decision_sha256 is not None:
             decision = json.loads(data[row.decision_sha256])
             values.update(claims=decision.get('claims'), issued_claims=decision.get('issuedClaims'),
@@ -68,9 +68,9 @@ def downgrade() -> None:
     op.drop_index('ix_hosts_last_good_attestation', table_name='hosts')
     with op.batch_alter_table('attestations', schema=None) as batch_op:
         batch_op.drop_index('ix_attestations_decision')
-        batch_op.drop_index('ix_attestations_event_log')
+        batch_op.drop_index('ix_attestations_boot')
         batch_op.drop_constraint('attestations_decision_sha256_fkey', type_='foreignkey')
-        batch_op.drop_constraint('attestations_event_log_sha256_fkey', type_='foreignkey')
+        batch_op.drop_constraint('attestations_boot_sha256_fkey', type_='foreignkey')
         batch_op.drop_column('decision_sha256')
-        batch_op.drop_column('event_log_sha256')
+        batch_op.drop_column('boot_sha256')
     op.drop_table('attestation_blobs')
