@@ -17,7 +17,8 @@ latency is the pair's.
 Reported: attestations/s (with ``--rate``: the arrivals the run offered, all of which were
 answered), p50/p99, and the fleet size that rate sustains at a 5-minute interval (rate x 300) - if
 p99 stays under 100 ms and every answer is 200; the share of CPU the hypervisor took from this VM
-meanwhile, and the load generator's own CPU per cycle (it runs on the same cores as the server). ``--profile`` then sends the same load to a one-worker
+meanwhile, the load generator's own CPU per cycle (it runs on the same cores as the server), and
+what the records took in the database (bytes a record with its indexes, the blobs they share). ``--profile`` then sends the same load to a one-worker
 server under py-spy and prints where a host attestation's time goes (``--profile-out`` keeps the
 raw samples).
 """
@@ -190,6 +191,7 @@ def main() -> None:
         stolen = steal.share()
         after = os.times()
         client = (after.user - before.user) + (after.system - before.system)
+        stored = storage(Path(server.dir.name) / "attestd.db")
     finally:
         for h in hosts:
             h.close()
@@ -207,6 +209,27 @@ def main() -> None:
     print(f"| {args.hosts} | {args.workers} | {load} | {os.environ.get('ATTESTD_SIGNING_ALG', 'RS256')} | {rate:.0f} | "
           f"{p50:.1f} ms | {p99:.1f} ms | {fleet} | {', '.join(f'{k}: {v}' for k, v in sorted(statuses.items()))} | "
           f"{stolen:.0%} | {client / len(lat) * 1000:.2f} ms |")
+    if stored:
+        print(stored)
+
+
+def storage(db: Path) -> str | None:
+    """What the records took in the server's SQLite database: bytes a record with its indexes, and
+    the blobs they refer to (SQLite's ``dbstat``; None where SQLite was built without it)."""
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        pages = dict(conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name"))
+        records = conn.execute("SELECT count(*) FROM attestations").fetchone()[0]
+        blobs, blob_bytes = conn.execute("SELECT count(*), coalesce(sum(length(data)), 0) FROM attestation_blobs").fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+    own = sum(size for name, size in pages.items() if "attestations" in name)
+    return (f"stored: {records} attestation records, {own / max(records, 1):,.0f} B each with their indexes; "
+            f"{blobs} blobs ({blob_bytes / 1024:,.0f} KB) they refer to")
 
 
 if __name__ == "__main__":
