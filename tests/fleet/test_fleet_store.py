@@ -158,3 +158,21 @@ def test_prepared_statements_store_and_read_what_core_does(fleet):
         assert raw["core"] == raw["prepared"]
         query = select(table).where(table.c.id == "prepared")
         assert Prepared(query).rows(conn, {"id_1": "prepared"}) == [tuple(conn.execute(query).one())]
+
+
+def test_a_host_is_read_as_a_read_only_snapshot_of_its_row(fleet):
+    """get_host returns HostView (Host's columns, no ORM instrumentation): every column as the
+    ORM reads it, and no attribute to set by mistake."""
+    import dataclasses
+
+    from attestd.store.models import HostView
+
+    f, host_id = fleet
+    assert [x.name for x in dataclasses.fields(HostView)] == [c.key for c in Host.__table__.columns]
+    view = f.get_host("t", host_id)
+    with f.store.read_session() as s:
+        row = s.get(Host, host_id)
+        assert {c.key: getattr(view, c.key) for c in Host.__table__.columns} == {
+            c.key: getattr(row, c.key) for c in Host.__table__.columns}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        view.state = "trusted"

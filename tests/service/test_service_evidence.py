@@ -109,3 +109,28 @@ def test_pydantic_and_schema_agree_on_pcr_lengths():
         with pytest.raises(ValueError):
             TpmEvidence.model_validate({"ak": "AAAA", "quote": "AAAA", "signature": "AAAA",
                                         "pcrs": {bank: {"7": "ab" * (size + 1)}}, "nonce": "n"})
+
+
+def test_base64_text_is_the_schemas_pattern():
+    """The validators' base64 check (bytes deleted, not a regular expression) accepts exactly the
+    strings the JSON schema's pattern matches as a whole - a trailing newline, stray padding,
+    non-ASCII look-alikes included."""
+    import re
+
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from attestd.service.evidence import _b64_text, check_b64
+
+    pattern = re.compile(r"[A-Za-z0-9+/_-]*={0,2}")
+    alphabet = st.sampled_from(list("Aa09+/_-=\n =\u00e9\u0410\uff21.") + ["=="])
+
+    @given(st.lists(alphabet, max_size=12).map("".join))
+    def agree(text):
+        assert _b64_text(text) == (pattern.fullmatch(text) is not None)
+
+    agree()
+    for bad in ("abcd\n", "ab=c", "abc===", "\u0410bcd", "ab cd"):
+        with pytest.raises(ValueError):
+            check_b64(bad)
+    assert check_b64("QUJD") == 3 and check_b64("QUI=") == 2 and check_b64("QUI") == 2

@@ -187,3 +187,28 @@ def test_lean_refuses_what_it_does_not_handle():
     routes = {r.path: r for r in app.router.routes if isinstance(r, APIRoute)}
     assert not lean(routes["/q/{x}"]) and not lean(routes["/s/{x}"]) and not lean(routes["/i/{x}"])
     assert lean(routes["/ok/{x}"])
+
+
+def test_the_hot_routes_json_is_byte_for_byte_starlettes():
+    """JsonResponse (orjson) renders the same bytes as JSONResponse for what the hot routes answer
+    - strings with any character, integers, booleans, null, lists, objects - and falls back to it
+    for what orjson refuses (an integer beyond 64 bits)."""
+    from fastapi.responses import JSONResponse
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from attestd.service.hotpath import JsonResponse
+
+    values = st.recursive(
+        st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text(),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+        max_leaves=20)
+
+    @settings(max_examples=300, deadline=None)
+    @given(values)
+    def same(doc):
+        assert JsonResponse(doc).body == JSONResponse(doc).body
+
+    same()
+    big = {"n": 2**70, "s": "\u00e9\x00\n\u2028"}
+    assert JsonResponse(big).body == JSONResponse(big).body

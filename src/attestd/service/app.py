@@ -34,7 +34,7 @@ from attestd.service.auth import Principal, require_operator, require_tenant_adm
 from attestd.service.config import Settings
 from attestd.service.dispatch import run_attestation
 from attestd.service.evidence import TpmEvidence
-from attestd.service.hotpath import lean
+from attestd.service.hotpath import JsonResponse, lean
 from attestd.service.nonces import check_nonce, issue_nonce
 from attestd.service.observability import Metrics, RequestContextMiddleware
 from attestd.service.problems import ApiError, install_handlers
@@ -340,7 +340,7 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
         st.tenants.get(t, cached=True)
         nonce, expires = issue_nonce(st.store.sealer.nonce_key(t), t, now=st.clock(),
                                      ttl=timedelta(seconds=s.nonce_ttl_seconds), randbytes=st.randbytes)
-        return JSONResponse({"nonce": nonce, "expiresAt": expires.strftime("%Y-%m-%dT%H:%M:%SZ")})
+        return JsonResponse({"nonce": nonce, "expiresAt": expires.strftime("%Y-%m-%dT%H:%M:%SZ")})
 
     # -- attestation -----------------------------------------------------------------------------
     @app.post("/tenants/{t}/attest/Tpm", tags=["attestation"],
@@ -454,7 +454,7 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
         _count("permit", "ok")
         log.info("attestation permitted", extra={"tenant": t, "attestation_id": record.id, "jti": record.token_jti,
                                                  "draft": draft})
-        return JSONResponse({"token": token, **extra}, headers={"x-attestd-attestation-id": record.id})
+        return JsonResponse({"token": token, **extra}, headers={"x-attestd-attestation-id": record.id})
 
     # -- policies --------------------------------------------------------------------------------
     @app.get("/tenants/{t}/policies/{attestation_type}", tags=["policies"])

@@ -50,9 +50,10 @@ from attestd.errors import AttestdError, EvidenceError, VerificationError
 from attestd.pki.ca import build_crl, create_ca, dump_ca_key, issue_host_certificate, load_ca_key
 from attestd.service.dispatch import run_attestation
 from attestd.service.evidence import TpmEvidence, decode_b64
+from attestd.service.hotpath import JsonResponse
 from attestd.service.problems import ApiError
 from attestd.store.fleet import FleetStore
-from attestd.store.models import Host, HostCertificate, Incident
+from attestd.store.models import Host, HostView, Incident, NewCertificate
 from attestd.tpm import (
     check_ak_attributes,
     load_ek_certificate,
@@ -208,7 +209,7 @@ class FleetService:
         return pair
 
     # -- events ----------------------------------------------------------------------------------
-    def notify(self, tenant: str, event: str, host: Host, **extra: Any) -> None:
+    def notify(self, tenant: str, event: str, host: Host | HostView, **extra: Any) -> None:
         hooks = [h for h in self.fleet.webhooks(tenant) if event in h.events]
         if not hooks:
             return
@@ -333,9 +334,9 @@ class FleetService:
             self.notify(tenant, "rejoin", host, attestationId=attestation_id)
         doc = json.loads(response.body)
         doc.update(extra, state=host.state)
-        return JSONResponse(doc, headers={"x-attestd-attestation-id": attestation_id or ""})
+        return JsonResponse(doc, headers={"x-attestd-attestation-id": attestation_id or ""})
 
-    def _ima_continuation(self, host: Host, evidence: HostEvidence):
+    def _ima_continuation(self, host: Host | HostView, evidence: HostEvidence):
         """The stored IMA state an incremental list continues, or None for a whole list. A reboot
         (the quote's resetCount moved on) or a position the service does not hold is
         ``ima.state_reset`` (409): the agent sends its whole list - not a reason to quarantine."""
@@ -354,9 +355,9 @@ class FleetService:
                                     else 0})
         return state
 
-    def _renewal(self, tenant: str, host: Host, evidence: HostEvidence, base: TpmEvidence, identity: Any,
+    def _renewal(self, tenant: str, host: Host | HostView, evidence: HostEvidence, base: TpmEvidence, identity: Any,
                  result: Any, attestation_id: str | None, now: _dt.datetime, secrets_: list[tuple[str, bytes]]
-                 ) -> tuple[dict[str, Any], HostCertificate | None, dict[str, Any]]:
+                 ) -> tuple[dict[str, Any], NewCertificate | None, dict[str, Any]]:
         """What a successful attestation gives the host: (its columns to update, its new identity
         certificate or None, the response's members besides the token)."""
         values: dict[str, Any] = {"last_attested_at": now, "last_good_attestation_id": attestation_id}
@@ -376,7 +377,7 @@ class FleetService:
             extra["sealedSecrets"] = sealed
         return values, cert, extra
 
-    def _identity_key(self, host: Host, evidence: HostEvidence) -> tuple[bytes, Any]:
+    def _identity_key(self, host: Host | HostView, evidence: HostEvidence) -> tuple[bytes, Any]:
         """(TPMT_PUBLIC, key) of the identity key, once its TPM2_Certify by the host's AK over this
         attestation's nonce verified."""
         proof = evidence.identity
@@ -390,12 +391,12 @@ class FleetService:
             raise type(exc)(exc.code, exc.message, field="identity", offset=exc.offset) from None
         return public, key.key
 
-    def _issue_certificate(self, tenant: str, host: Host, key: Any, now: _dt.datetime
-                           ) -> tuple[HostCertificate, dict[str, str]]:
+    def _issue_certificate(self, tenant: str, host: Host | HostView, key: Any, now: _dt.datetime
+                           ) -> tuple[NewCertificate, dict[str, str]]:
         ca_key, ca_cert = self.ca(tenant)
         cert = issue_host_certificate(ca_key, ca_cert, key, tenant=tenant, host_id=host.id, now=now,
                                       lifetime=_dt.timedelta(seconds=max(3 * host.interval_seconds, 3600)))
-        row = HostCertificate(serial=format(cert.serial_number, "x"), tenant_name=tenant, host_id=host.id,
+        row = NewCertificate(serial=format(cert.serial_number, "x"), tenant_name=tenant, host_id=host.id,
                               not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
                               der=cert.public_bytes(serialization.Encoding.DER))
         return row, {"certificate": cert.public_bytes(serialization.Encoding.PEM).decode(),
@@ -407,7 +408,7 @@ class FleetService:
             pem = self._ca_pems[tenant] = ca_cert.public_bytes(serialization.Encoding.PEM).decode()
         return pem
 
-    def _sealed_secrets(self, host: Host, evidence: TpmEvidence, secrets_: list[tuple[str, bytes]]
+    def _sealed_secrets(self, host: Host | HostView, evidence: TpmEvidence, secrets_: list[tuple[str, bytes]]
                         ) -> list[dict[str, Any]]:
         """The host's secrets, each sealed to its EK and to the PCR values this attestation just
         proved (the SHA-256 bank of the verified quote): openable only by that TPM in that state."""
@@ -422,7 +423,7 @@ class FleetService:
             out.append({"name": name, **blob.to_json()})
         return out
 
-    def _quarantine(self, host: Host, exc: AttestdError) -> None:
+    def _quarantine(self, host: Host | HostView, exc: AttestdError) -> None:
         now = self.st.clock()
         details = dict(exc.details or {})
         summary = exc.message
@@ -445,7 +446,7 @@ class FleetService:
                                                "incident": incident.id, "revoked": revoked})
 
     # -- operators -------------------------------------------------------------------------------
-    def host_json(self, host: Host, *, history: bool = False) -> dict[str, Any]:
+    def host_json(self, host: Host | HostView, *, history: bool = False) -> dict[str, Any]:
         out = {"hostId": host.id, "name": host.name, "state": host.state, "stale": host.state == "stale",
                "createdAt": host.created_at.isoformat(),
                "lastAttestedAt": host.last_attested_at.isoformat() if host.last_attested_at else None,

@@ -21,11 +21,25 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from fastapi import Request, Response
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute, request_response
 from pydantic import BaseModel, ValidationError
 
-__all__ = ["lean"]
+__all__ = ["JsonResponse", "lean"]
+
+
+class JsonResponse(JSONResponse):
+    """``JSONResponse`` rendered by orjson: the same bytes for the hot routes' answers (strings,
+    integers, lists, objects; compact, non-ASCII kept), 3 instead of 20 µs for an attestation's.
+    What orjson cannot render (an integer beyond 64 bits) is rendered as ``JSONResponse`` does."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return orjson.dumps(content)
+        except TypeError:
+            return super().render(content)
 
 
 def lean(route: APIRoute) -> bool:

@@ -18,7 +18,9 @@ from attestd.store.models import (
     HostCertificate,
     HostEvent,
     HostSecret,
+    HostView,
     Incident,
+    NewCertificate,
     TenantCA,
     Webhook,
     WebhookDelivery,
@@ -89,12 +91,12 @@ class FleetStore:
             return s.get(TenantCA, tenant).crl_number
 
     # -- hosts -----------------------------------------------------------------------------------
-    def get_host(self, tenant: str, host_id: str) -> Host:
-        """The host (a detached row: one Core read)."""
+    def get_host(self, tenant: str, host_id: str) -> HostView:
+        """The host (a read-only snapshot of its row: one Core read)."""
         return self.host_and_secrets(tenant, host_id, secrets=False)[0]
 
     def host_and_secrets(self, tenant: str, host_id: str, *, secrets: bool = True
-                         ) -> tuple[Host, list[tuple[str, bytes]]]:
+                         ) -> tuple[HostView, list[tuple[str, bytes]]]:
         """The host and its secrets (opened), read on one connection: what every host attestation
         reads."""
         with self.store.connection() as conn:
@@ -102,7 +104,7 @@ class FleetStore:
         n = len(_HOST_COLUMNS)
         if not rows or rows[0][_TENANT] != tenant:
             raise NotFound("host.not_found", f"no host {host_id!r} in tenant {tenant!r}", field="hostId")
-        host = Host(**dict(zip(_HOST_COLUMNS, rows[0][:n], strict=True)))
+        host = HostView(*rows[0][:n])
         if not secrets or rows[0][n] is None:
             return host, []
         return host, self._open_secrets(host_id, [(r[n], r[n + 1]) for r in rows])
@@ -111,7 +113,7 @@ class FleetStore:
         return [(name, self.store.sealer.open(sealed, context=f"host:{host_id}:secret:{name}"))
                 for name, sealed in rows]
 
-    def attested_writes(self, host_id: str, *, now: datetime, certificate: HostCertificate | None = None,
+    def attested_writes(self, host_id: str, *, now: datetime, certificate: HostCertificate | NewCertificate | None = None,
                         **values: Any) -> Callable[[Any], None]:
         """The writes of a trusted host's successful attestation, for the transaction that records
         it (``Store.record_attestation(also=...)``): the host's columns ``values`` and, when it
@@ -241,7 +243,7 @@ class FleetStore:
         return inc
 
     # -- certificates ----------------------------------------------------------------------------
-    def add_certificate(self, cert: HostCertificate, *, now: datetime, **host_values: Any) -> None:
+    def add_certificate(self, cert: HostCertificate | NewCertificate, *, now: datetime, **host_values: Any) -> None:
         """Store ``cert`` and update the host, in one transaction (see :meth:`attested_writes` on
         the previous certificate)."""
         write = self.attested_writes(cert.host_id, now=now, certificate=cert, **host_values)

@@ -9,7 +9,7 @@ and an administrative audit trail. The schema is created and upgraded by Alembic
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, make_dataclass
 from datetime import datetime
 from typing import Any
 
@@ -347,3 +347,24 @@ class HostSecret(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+# -- plain snapshots of rows the hot path reads or writes -------------------------------------------
+
+
+def _plain(model: type[Base], name: str, doc: str) -> type:
+    """A slotted, frozen dataclass with ``model``'s columns as its fields (None unless given): a
+    row read or about to be written, without the ORM's attribute instrumentation (constructing ``Host`` cost ~30 µs of
+    it; the snapshot ~2 µs)."""
+    fields = [(c.key, Any, field(default=None)) for c in model.__table__.columns]
+    cls = make_dataclass(name, fields, slots=True, frozen=True, eq=False)
+    cls.__doc__ = doc
+    cls.__module__ = __name__
+    return cls
+
+
+#: A host as :meth:`attestd.store.fleet.FleetStore.get_host` reads it: :class:`Host`'s columns.
+HostView = _plain(Host, "HostView", "A host row read for an attestation: Host's columns, read-only.")
+#: An identity certificate about to be stored: :class:`HostCertificate`'s columns.
+NewCertificate = _plain(HostCertificate, "NewCertificate",
+                        "An identity certificate about to be stored: HostCertificate's columns.")
