@@ -14,6 +14,9 @@ from ``--concurrency`` keep-alive connections, each attestation after a challeng
 own, as the agent asks for a nonce each interval: the server does a host's whole cycle, and a
 latency is the pair's.
 
+The server runs as ``attestd serve --workers N`` with ``ATTESTD_LOG_LEVEL=warning`` (no access log;
+see docs/fleet.md, "Scale").
+
 Reported: attestations/s (with ``--rate``: the arrivals the run offered, all of which were
 answered), p50/p99, and the fleet size that rate sustains at a 5-minute interval (rate x 300) - if
 p99 stays under 100 ms and every answer is 200; the share of CPU the hypervisor took from this VM
