@@ -96,7 +96,7 @@ def test_retention_keeps_what_hosts_and_incidents_refer_to_and_the_blobs_they_us
                              summary="s", details={}, attestation_id=olds[5], last_good_attestation_id=olds[6]))
     assert blob_count(f.store) == 4
 
-    assert f.store.prune_attestations(T0 - timedelta(days=30), batch=3) == 9  # 11 old, 2 referenced
+    assert f.store.prune_attestations(T0 - timedelta(days=30), batch=3) == 9  # 12 old, 3 referenced
     with f.store.connection() as conn:
         left = set(conn.execute(select(Attestation.id)).scalars())
     assert left == {olds[3], olds[5], olds[6], recent}
@@ -191,3 +191,49 @@ def test_a_record_whose_blob_another_process_pruned_stores_it_again(tmp_path, fl
     assert f.store.get_attestation("00000000-0000-4000-8000-000000000002").evidence["eventLog"] == LOG_A
     record(f.store, 3, at=T0)
     other.close()
+
+
+def test_a_decision_only_the_standard_library_can_write_is_read_back(fleet):
+    """orjson refuses a lone surrogate and integers beyond 64 bits (a TEE's runtime data can carry
+    both): the blob is then the standard library's JSON, and read back by it."""
+    f, _ = fleet
+    claims = {"x-ms-runtime": {"odd": "\ud800", "big": 2**70}}
+    record(f.store, 1, at=T0, claims=claims)
+    assert f.store.get_attestation("00000000-0000-4000-8000-000000000001").claims == claims
+
+
+def test_the_blobs_a_process_remembers_take_concurrent_use(fleet):
+    """Attestations inline on the event loop and in the thread pool, and housekeeping, use one
+    Stored at once: adding, evicting, asking and clearing never fail."""
+    import sys
+    import threading
+
+    from attestd.store.blobs import Stored
+
+    stored = Stored(size=2)
+    errors, stop = [], threading.Event()
+
+    def use(n):
+        try:
+            while not stop.is_set():
+                blobs = [{"sha256": f"{n}-{i}"} for i in range(3)]
+                stored.missing(blobs)
+                stored.add(blobs)
+                if n == 0:
+                    stored.clear()
+        except Exception as exc:  # noqa: BLE001 - what the test looks for
+            errors.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=use, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        stop.wait(0.5)
+        stop.set()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []

@@ -244,3 +244,43 @@ def test_retention_at_one_replica_keeps_the_blob_a_record_at_another_is_committi
         assert pruned.result(timeout=10) == 1
     assert a.get_attestation(_blob_record(1, at=NOW, log="").id) is None
     assert b.get_attestation(_blob_record(2, at=NOW, log="").id).evidence["eventLog"] == log
+
+
+def test_replicas_storing_records_that_share_blobs_do_not_wait_for_each_other(stores, monkeypatch):
+    """Hosts of one image send the same boot and get the same decision: replica A's transaction,
+    paused after it stored (and share-locked) those blobs, does not hold up replica B's record of
+    the same blobs."""
+    from attestd.store import repo
+
+    a, b = stores
+    log = "DDDD" * 500
+    a.record_attestation(_blob_record(1, at=NOW, log=log), consume_nonce=None)
+    holding, release = threading.Event(), threading.Event()
+    paused_thread = {}
+
+    class Paused:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def execute(self, conn, params):
+            if threading.get_ident() == paused_thread.get("id"):
+                holding.set()
+                assert release.wait(10)
+            return self.inner.execute(conn, params)
+
+    monkeypatch.setattr(repo, "_INSERT_ATTESTATION", Paused(repo._INSERT_ATTESTATION))
+
+    def paused_record():
+        paused_thread["id"] = threading.get_ident()
+        a.record_attestation(_blob_record(2, at=NOW, log=log), consume_nonce=None)
+
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(paused_record)
+        assert holding.wait(10)
+        try:
+            pool.submit(b.record_attestation, _blob_record(3, at=NOW, log=log), consume_nonce=None).result(timeout=5)
+        finally:
+            release.set()
+        first.result(timeout=10)
+    assert _blobs(a) == 2
+    assert b.get_attestation(_blob_record(2, at=NOW, log="").id).evidence["eventLog"] == log

@@ -164,6 +164,22 @@ def test_housekeeping_prunes_records_past_retention(service, booted):
     assert stored(second) == 404 and blobs() == 0
 
 
+def test_a_failing_housekeeping_step_skips_none_of_the_others(service, monkeypatch, caplog):
+    fleet = service.app.state.fleet
+    ran = []
+
+    def broken(*_a):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(service.state.store, "prune_attestations", broken)
+    monkeypatch.setattr(fleet.fleet, "prune_certificates", lambda now: ran.append("certificates") or 0)
+    monkeypatch.setattr(fleet, "mark_stale", lambda: ran.append("stale") or [])
+    service.client.portal.call(service.app.state.housekeep)
+    assert ran == ["certificates", "stale"]
+    failed = [r for r in caplog.records if r.getMessage() == "housekeeping failed"]
+    assert [r.step for r in failed] == ["attestation records"]
+
+
 def test_denial_names_rule_and_claim_and_consumes_nonce(service, booted):
     set_policy(service, DENY_CMDLINE)
     doc = booted.evidence(challenge(service))

@@ -218,30 +218,33 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
         app.state.ready = True
 
         async def housekeep() -> None:
-            """One round: forget expired nonces, records past retention, expired certificates;
-            mark hosts stale."""
-            n = await run_in_threadpool(st.store.prune_nonces, st.clock())
-            if n:
-                log.info("pruned expired nonces", extra={"count": n})
-            if s.attestation_retention_days:
-                cutoff = st.clock() - timedelta(days=s.attestation_retention_days)
-                n = await run_in_threadpool(st.store.prune_attestations, cutoff)
-                if n:
-                    log.info("pruned attestation records", extra={"count": n, "before": cutoff.isoformat()})
+            """One round, each step on its own (one failing does not skip the others): forget
+            expired nonces, records past retention, expired certificates; mark hosts stale."""
             fleet = getattr(app.state, "fleet", None)
+            cutoff = st.clock() - timedelta(days=s.attestation_retention_days)
+            steps = [("nonces", st.store.prune_nonces, (st.clock(),))]
+            if s.attestation_retention_days:
+                steps.append(("attestation records", st.store.prune_attestations, (cutoff,)))
             if fleet is not None:
-                await run_in_threadpool(fleet.fleet.prune_certificates, st.clock())
-                stale = await run_in_threadpool(fleet.mark_stale)
-                if stale:
-                    log.warning("hosts stale", extra={"hosts": stale})
+                steps += [("certificates", fleet.fleet.prune_certificates, (st.clock(),)),
+                          ("stale hosts", fleet.mark_stale, ())]
+            for name, step, args in steps:
+                try:
+                    done = await run_in_threadpool(step, *args)
+                except Exception:  # keep serving; readyz reports the database
+                    log.exception("housekeeping failed", extra={"step": name})
+                    continue
+                if not done:
+                    continue
+                if name == "stale hosts":
+                    log.warning("hosts stale", extra={"hosts": done})
+                else:
+                    log.info(f"pruned {name}", extra={"count": done})
 
         async def housekeeping():
             while True:
                 await asyncio.sleep(60)
-                try:
-                    await housekeep()
-                except Exception:  # keep serving; readyz reports the database
-                    log.exception("housekeeping failed")
+                await housekeep()
 
         app.state.housekeep = housekeep
         task = asyncio.create_task(housekeeping())

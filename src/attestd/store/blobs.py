@@ -11,15 +11,18 @@ each a JSON object:
 
 A host sends the same boot at every attestation until it boots into something else, hosts of one
 image send the same one, and they get the same decision. The key is the SHA-256 of the bytes
-stored, so a blob is never rewritten: inserting one that is there does nothing on SQLite; on
-PostgreSQL it locks the existing row until commit, so that retention at another replica cannot
-delete it between this insert and the record's foreign key check (see
-:meth:`attestd.store.Store.prune_attestations`).
+stored, so a blob is never rewritten: inserting one that is there does nothing. On PostgreSQL the
+insert is followed by ``SELECT ... FOR KEY SHARE`` of the blobs (in digest order), held until
+commit: retention at another replica cannot delete them between this insert and the record's
+foreign key check, while other attestations that share them take the same shared lock without
+waiting (see :meth:`attestd.store.Store.prune_attestations`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import threading
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -50,10 +53,11 @@ _BLOBS = AttestationBlob.__table__
 _KEYS = [c.key for c in _BLOBS.columns]
 _INSERT = {
     "sqlite": Prepared(sqlite.insert(_BLOBS).on_conflict_do_nothing(), _KEYS),
-    "postgresql": Prepared(postgresql.insert(_BLOBS).on_conflict_do_update(
-        index_elements=[_BLOBS.c.sha256], set_={"sha256": postgresql.insert(_BLOBS).excluded.sha256}), _KEYS),
+    "postgresql": Prepared(postgresql.insert(_BLOBS).on_conflict_do_nothing(), _KEYS),
 }
 _SELECT = select(_BLOBS.c.sha256, _BLOBS.c.data).where(_BLOBS.c.sha256.in_(bindparam("digests", expanding=True)))
+_LOCK = (select(_BLOBS.c.sha256).where(_BLOBS.c.sha256.in_(bindparam("digests", expanding=True)))
+         .order_by(_BLOBS.c.sha256).with_for_update(read=True, key_share=True))  # FOR KEY SHARE
 
 
 def _blob(document: dict[str, Any], created_at: datetime) -> dict[str, Any]:
@@ -94,24 +98,42 @@ class Stored:
     def __init__(self, size: int = 4096) -> None:
         self.size = size
         self._digests: dict[str, None] = {}
+        #: attestations on the event loop and in the thread pool, and housekeeping, share it
+        self._lock = threading.Lock()
 
     def missing(self, blobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [b for b in blobs if b["sha256"] not in self._digests]
+        with self._lock:
+            return [b for b in blobs if b["sha256"] not in self._digests]
 
     def add(self, blobs: list[dict[str, Any]]) -> None:
-        for b in blobs:
-            self._digests[b["sha256"]] = None
-        while len(self._digests) > self.size:
-            del self._digests[next(iter(self._digests))]
+        with self._lock:
+            for b in blobs:
+                self._digests[b["sha256"]] = None
+            while len(self._digests) > self.size:
+                del self._digests[next(iter(self._digests))]
 
     def clear(self) -> None:
-        self._digests.clear()
+        with self._lock:
+            self._digests.clear()
 
 
 def insert(conn: Any, blobs: list[dict[str, Any]]) -> None:
-    """Store ``blobs`` (from :func:`split`) in ``conn``'s transaction; those already stored stay."""
-    if blobs:
-        _INSERT[conn.dialect.name].execute_many(conn, blobs)
+    """Store ``blobs`` (from :func:`split`) in ``conn``'s transaction; those already stored stay.
+    On PostgreSQL they are then share-locked until commit (a blob retention deleted between the
+    insert and the lock is inserted again)."""
+    if not blobs:
+        return
+    insert_ = _INSERT[conn.dialect.name]
+    insert_.execute_many(conn, blobs)
+    if conn.dialect.name != "postgresql":
+        return
+    for _ in range(3):
+        locked = set(conn.execute(_LOCK, {"digests": sorted(b["sha256"] for b in blobs)}).scalars())
+        gone = [b for b in blobs if b["sha256"] not in locked]
+        if not gone:
+            return
+        insert_.execute_many(conn, gone)
+    raise RuntimeError("attestation blobs deleted again and again while being stored")
 
 
 def fetch(conn: Any, digests: Iterable[str]) -> dict[str, bytes]:
@@ -129,7 +151,10 @@ def _document(record: Attestation, blobs: dict[str, bytes], digest: str, column:
                            f"attestation {record.id}: the stored {column} blob {digest} is "
                            f"{'missing' if data is None else 'not the content its digest names (altered)'}",
                            field=column)
-    return orjson.loads(data)
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:  # what only the standard library wrote and reads: NaN, lone surrogates
+        return json.loads(data)
 
 
 def inflate(record: Attestation, blobs: dict[str, bytes]) -> Attestation:

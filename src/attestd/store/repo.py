@@ -196,10 +196,15 @@ class Store:
         self.engine.dispose()
 
     @contextmanager
-    def read_session(self) -> Iterator[Session]:
-        """A read-only transaction: no write lock (WAL readers do not block the writer)."""
-        with _data_errors(), self.engine.connect() as conn, Session(bind=conn, expire_on_commit=False) as s:
-            yield s
+    def read_session(self, *, snapshot: bool = False) -> Iterator[Session]:
+        """A read-only transaction: no write lock (WAL readers do not block the writer). SQLite's
+        reads all see one snapshot; with ``snapshot`` PostgreSQL's do too (REPEATABLE READ: a
+        record and the blobs it refers to, read while retention deletes them, are read together)."""
+        with _data_errors(), self.engine.connect() as conn:
+            if snapshot and conn.dialect.name == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with Session(bind=conn, expire_on_commit=False) as s:
+                yield s
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -473,22 +478,17 @@ class Store:
 
     @staticmethod
     def _delete_unreferenced_blobs(conn: Any, digests: set[str]) -> None:
-        """Delete those of ``digests`` no record refers to. On PostgreSQL a record another replica is
-        committing may have just begun to refer to one (its insert holds the blob's row lock: this
-        delete waits, then fails on the foreign key): such a blob stays, the others go."""
-        if not digests:
-            return
-        try:
-            with conn.begin_nested():
-                conn.execute(_DELETE_BLOBS, {"digests": sorted(digests)})
-        except IntegrityError:
-            for digest in sorted(digests):
-                with contextlib.suppress(IntegrityError), conn.begin_nested():
-                    conn.execute(_DELETE_BLOBS, {"digests": [digest]})
+        """Delete those of ``digests`` no record refers to, one at a time in digest order (the
+        order attestations lock them in: no deadlock). On PostgreSQL a record another replica is
+        committing may have just begun to refer to one (it holds the blob's key-share lock: this
+        delete waits, then fails on the foreign key): that blob stays, the others go."""
+        for digest in sorted(digests):
+            with contextlib.suppress(IntegrityError), conn.begin_nested():
+                conn.execute(_DELETE_BLOBS, {"digests": [digest]})
 
     def get_attestation(self, attestation_id: str, tenant: str | None = None) -> Attestation | None:
         """The whole record, its event log and decision put back (:func:`attestd.store.blobs.inflate`)."""
-        with self.read_session() as s:
+        with self.read_session(snapshot=True) as s:
             row = s.get(Attestation, attestation_id)
             if row is None or (tenant is not None and row.tenant_name != tenant):
                 return None
@@ -498,7 +498,7 @@ class Store:
                           whole: bool = False) -> list[Attestation]:
         """A tenant's records, newest first; ``whole``: their parts put back, as :meth:`get_attestation`
         returns them (else the records' own columns: no evidence's boot, no decision)."""
-        with self.read_session() as s:
+        with self.read_session(snapshot=whole) as s:
             q = select(Attestation).where(Attestation.tenant_name == tenant)
             if before is not None:
                 q = q.where(Attestation.created_at < before)
