@@ -221,9 +221,9 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
             """One round, each step on its own (one failing does not skip the others): forget
             expired nonces, records past retention, expired certificates; mark hosts stale."""
             fleet = getattr(app.state, "fleet", None)
-            cutoff = st.clock() - timedelta(days=s.attestation_retention_days)
             steps = [("nonces", st.store.prune_nonces, (st.clock(),))]
             if s.attestation_retention_days:
+                cutoff = st.clock() - timedelta(days=s.attestation_retention_days)
                 steps.append(("attestation records", st.store.prune_attestations, (cutoff,)))
             if fleet is not None:
                 steps += [("certificates", fleet.fleet.prune_certificates, (st.clock(),)),

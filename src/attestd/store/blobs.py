@@ -36,7 +36,7 @@ from attestd.errors import AttestdError
 from attestd.store.db import Prepared, json_dumps
 from attestd.store.models import Attestation, AttestationBlob
 
-__all__ = ["BOOT_MEMBERS", "BlobMismatch", "Stored", "digests", "fetch", "inflate", "insert", "split"]
+__all__ = ["BOOT_MEMBERS", "BlobMismatch", "Stored", "fetch", "inflate", "inflate_all", "insert", "split"]
 
 #: the evidence members the boot blob holds
 BOOT_MEMBERS = ("eventLog", "pcrs")
@@ -172,6 +172,7 @@ def inflate(record: Attestation, blobs: dict[str, bytes]) -> Attestation:
     return record
 
 
-def digests(record: Attestation) -> list[str]:
-    """The blobs ``record`` refers to."""
-    return [d for d in (record.boot_sha256, record.decision_sha256) if d is not None]
+def inflate_all(conn: Any, records: list[Attestation]) -> list[Attestation]:
+    """:func:`inflate` each of ``records``, their blobs read on ``conn`` in one query."""
+    found = fetch(conn, [d for r in records for d in (r.boot_sha256, r.decision_sha256) if d is not None])
+    return [inflate(r, found) for r in records]

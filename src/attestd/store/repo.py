@@ -152,8 +152,8 @@ _EXPIRED = (select(Attestation.__table__.c.id, Attestation.__table__.c.boot_sha2
             .order_by(Attestation.__table__.c.created_at).limit(bindparam("n")))
 _DELETE_ATTESTATIONS = delete(Attestation.__table__).where(
     Attestation.__table__.c.id.in_(bindparam("ids", expanding=True)), _unreferenced_attestation())
-_DELETE_BLOBS = delete(AttestationBlob.__table__).where(
-    AttestationBlob.__table__.c.sha256.in_(bindparam("digests", expanding=True)), _unreferenced_blob())
+_DELETE_BLOB = delete(AttestationBlob.__table__).where(
+    AttestationBlob.__table__.c.sha256 == bindparam("digest"), _unreferenced_blob())
 
 
 class Store:
@@ -484,7 +484,7 @@ class Store:
         delete waits, then fails on the foreign key): that blob stays, the others go."""
         for digest in sorted(digests):
             with contextlib.suppress(IntegrityError), conn.begin_nested():
-                conn.execute(_DELETE_BLOBS, {"digests": [digest]})
+                conn.execute(_DELETE_BLOB, {"digest": digest})
 
     def get_attestation(self, attestation_id: str, tenant: str | None = None) -> Attestation | None:
         """The whole record, its event log and decision put back (:func:`attestd.store.blobs.inflate`)."""
@@ -492,7 +492,7 @@ class Store:
             row = s.get(Attestation, attestation_id)
             if row is None or (tenant is not None and row.tenant_name != tenant):
                 return None
-            return blobs.inflate(row, blobs.fetch(s.connection(), blobs.digests(row)))
+            return blobs.inflate_all(s.connection(), [row])[0]
 
     def list_attestations(self, tenant: str, *, limit: int = 50, before: datetime | None = None,
                           whole: bool = False) -> list[Attestation]:
@@ -503,10 +503,7 @@ class Store:
             if before is not None:
                 q = q.where(Attestation.created_at < before)
             rows = list(s.scalars(q.order_by(Attestation.created_at.desc(), Attestation.id).limit(limit)))
-            if whole:
-                found = blobs.fetch(s.connection(), [d for r in rows for d in blobs.digests(r)])
-                rows = [blobs.inflate(r, found) for r in rows]
-            return rows
+            return blobs.inflate_all(s.connection(), rows) if whole else rows
 
     # -- admin audit trail -----------------------------------------------------------------------
     def add_event(self, tenant: str, *, now: datetime, actor: str, action: str, details: dict[str, Any]) -> None:
